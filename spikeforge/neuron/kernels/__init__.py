@@ -1,0 +1,42 @@
+"""Registry of multi-step neuron kernels (``KERNELS``): one signature, same results.
+
+- ``torch``: the reference loop (:mod:`.reference`), any dtype, any callable surrogate; the oracle.
+- ``cpu``: fused C++ forward/backward compiled at run time (:mod:`.cpu`).
+- ``triton``: fused GPU kernels (:mod:`.triton_kernel`), testable with ``TRITON_INTERPRET=1``.
+- ``auto``: the fastest kernel that can run the input (``cpu`` on CPU, ``triton`` on CUDA, else ``torch``).
+"""
+from __future__ import annotations
+
+from torch import Tensor
+
+from spikeforge.neuron.kernels.base import Kernel, NeuronRule
+from spikeforge.neuron.kernels.reference import ReferenceKernel
+from spikeforge.registry import Registry
+
+__all__ = ["KERNELS", "Kernel", "NeuronRule", "AutoKernel"]
+
+KERNELS: Registry[Kernel] = Registry("kernel")
+KERNELS.register("torch", ReferenceKernel)
+
+
+@KERNELS.register("auto")
+class AutoKernel(Kernel):
+    """Dispatches each call to the first kernel of :attr:`preference` that can run it."""
+
+    name = "auto"
+    preference = {"cpu": ("cpu", "torch"), "cuda": ("triton", "torch")}
+
+    def choose(self, x: Tensor, rule: NeuronRule) -> Kernel:
+        for name in self.preference.get(x.device.type, ("torch",)):
+            if name in KERNELS:
+                kernel = KERNELS.get(name)
+                if kernel.unavailable(x, rule) is None:
+                    return kernel
+        return KERNELS.get("torch")
+
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule, return_v=False):
+        return self.choose(x, rule)(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+
+
+from spikeforge.neuron.kernels import cpu as _cpu  # noqa: E402,F401  (registers "cpu")
+from spikeforge.neuron.kernels import triton_kernel as _triton  # noqa: E402,F401  (registers "triton")

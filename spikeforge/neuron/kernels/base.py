@@ -1,0 +1,83 @@
+"""What every multi-step neuron kernel shares: the static rule and the kernel interface.
+
+A kernel runs the LIF-family dynamics of SPEC §2 over a whole sequence, one call per layer:
+
+    H[t] = λ·V[t-1] + κ·X[t] + c,      c = (1 − λ)·v_rest   (v_rest = v_reset, or 0 for soft reset)
+    S[t] = Θ(H[t] − V_th)               (H > V_th when ``strict``)
+    V[t] = S·v_reset + (1 − S)·H[t]     (hard)   |   V[t] = H[t] − S·V_th   (soft)
+
+with V[-1] = ``v_init`` (default v_rest), λ = ``decay``, κ = ``input_gain``. Every kernel evaluates
+the charge in exactly this order, ``(λ·V + κ·X) + c``, without fused multiply-add, so spikes agree
+bit for bit between kernels. Backward (BPTT with surrogate σ'), with δ[t] = ∂L/∂V[t]:
+
+    ∂L/∂H[t] = g_S[t]·σ'(H[t]−V_th) + δ[t]·∂V[t]/∂H[t]
+        hard: ∂V/∂H = (1 − S) + (v_reset − H)·σ'   (the σ' term only without ``detach_reset``)
+        soft: ∂V/∂H = 1 − V_th·σ'                  (the σ' term only without ``detach_reset``)
+    δ[t-1] = λ·∂L/∂H[t] + g_V[t-1];  ∂L/∂X[t] = κ·∂L/∂H[t];  ∂L/∂v_init = δ[-1]
+    ∂L/∂λ = Σ ∂L/∂H[t]·(V[t-1] − v_rest);  ∂L/∂κ = Σ ∂L/∂H[t]·X[t]
+    ∂L/∂V_th = Σ −g_S[t]·σ' + δ[t]·∂V[t]/∂V_th
+        hard: ∂V/∂V_th = −(v_reset − H)·σ'   soft: ∂V/∂V_th = −S + V_th·σ'  (σ' terms only without detach)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from torch import Tensor
+
+__all__ = ["NeuronRule", "Kernel"]
+
+
+@dataclass(frozen=True)
+class NeuronRule:
+    """The static (non-tensor) options of a spiking layer.
+
+    Args:
+        v_reset: potential after a spike (hard reset); ``None`` = soft reset (subtract V_th).
+        detach_reset: treat S as a constant inside the reset.
+        strict: fire only on H > V_th (TET, tdBN, Yao); default fires on H >= V_th.
+        surrogate: a :class:`~spikeforge.neuron.surrogate.Surrogate` or any ``fn(x) -> spikes``.
+    """
+
+    v_reset: Optional[float]
+    detach_reset: bool
+    strict: bool
+    surrogate: Callable[[Tensor], Tensor]
+
+    @property
+    def hard(self) -> bool:
+        return self.v_reset is not None
+
+    @property
+    def v_rest(self) -> float:
+        """Where the membrane starts and leaks to: ``v_reset`` for hard reset, 0 for soft."""
+        return 0.0 if self.v_reset is None else float(self.v_reset)
+
+
+class Kernel:
+    """A multi-step neuron implementation. Subclasses are registered in ``KERNELS``.
+
+    ``__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)``:
+        x: ``[T, ...]`` floating input current per step (threshold units).
+        v_init: ``[...]`` starting potential (shape ``x.shape[1:]``), or None for v_rest.
+        decay, input_gain, v_threshold: 0-dim tensors λ, κ, V_th of x's dtype (may require grad).
+        Returns ``(spikes [T, ...] in {0, 1} of x's dtype, v_seq [T, ...] after reset or None)``.
+    """
+
+    name: str = ""
+
+    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+        """Why this kernel cannot run ``x`` under ``rule`` (None when it can)."""
+        return None
+
+    def __call__(
+        self,
+        x: Tensor,
+        v_init: Tensor | None,
+        decay: Tensor,
+        input_gain: Tensor,
+        v_threshold: Tensor,
+        rule: NeuronRule,
+        return_v: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError

@@ -1,0 +1,113 @@
+"""Plumbing shared by the fused kernels (``cpu``, ``triton``): custom ops, autograd, fake impls.
+
+A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is ``[T, N]``):
+
+``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v) -> (spikes, h, v_seq)``
+    spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
+    v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
+``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha)
+-> (grad_x [T, N], grad_v0 [N], grad_decay [N], grad_gain [N], grad_vth [N])``
+    grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient (its
+    partial is then zeros). The three per-neuron partials are summed over N here.
+
+:func:`define_fused_ops` registers both as ``torch.library`` custom ops (``spikeforge::<name>_fwd`` /
+``_bwd``) with fake impls and autograd, so a fused neuron works under ``torch.compile``, ``torch.amp``
+(half/bf16 input is computed in fp32 and returned in the input dtype) and DDP. Saved for backward:
+``h`` (one ``[T, N]`` tensor), plus ``x`` only when κ is learnable (PLIF with ``decay_input=True``).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from spikeforge.neuron.kernels.base import Kernel, NeuronRule
+from spikeforge.neuron.surrogate import Surrogate
+
+__all__ = ["FusedKernel", "define_fused_ops"]
+
+_COMPUTE_DTYPES = (torch.float32, torch.float64)
+
+
+def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...]):
+    """Register ``forward``/``backward`` as custom ops with autograd; returns the forward op."""
+    fwd_name, bwd_name = f"spikeforge::{name}_fwd", f"spikeforge::{name}_bwd"
+
+    @torch.library.custom_op(fwd_name, mutates_args=(), device_types=device_types)
+    def fwd(
+        x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, vth: Tensor,
+        v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float, return_v: bool,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v)
+
+    @fwd.register_fake
+    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v):
+        v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
+        return torch.empty_like(x), torch.empty_like(x), v_seq
+
+    @torch.library.custom_op(bwd_name, mutates_args=(), device_types=device_types)
+    def bwd(
+        grad_s: Tensor, grad_v: Tensor, h: Tensor, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor,
+        vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha)
+
+    @bwd.register_fake
+    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha):
+        n = h.shape[1]
+        return torch.empty_like(h), h.new_empty(n), h.new_empty(n), h.new_empty(n), h.new_empty(n)
+
+    def setup_context(ctx, inputs, output):
+        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v = inputs
+        _, h, _ = output
+        keep_x = x if gain.requires_grad else x.new_empty(0)
+        ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
+        ctx.static = (v_rest, hard, detach, strict, sg_id, sg_alpha)
+        ctx.mark_non_differentiable(output[1])
+
+    def backward_fn(ctx, grad_s, grad_h, grad_v):
+        h, x, v0, decay, gain, vth = ctx.saved_tensors
+        grad_s = torch.zeros_like(h) if grad_s is None else grad_s.contiguous()
+        grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
+        gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static)
+        return (gx, gv0, gdecay.sum().reshape(decay.shape), ggain.sum().reshape(gain.shape),
+                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None)
+
+    fwd.register_autograd(backward_fn, setup_context=setup_context)
+    return fwd
+
+
+class FusedKernel(Kernel):
+    """A kernel backed by a forward op from :func:`define_fused_ops`.
+
+    Subclasses set ``device_type`` and implement :meth:`op` (the op, built lazily on first use so that
+    a missing compiler or Triton only matters when the kernel is chosen).
+    """
+
+    device_type: str = "cpu"
+
+    def op(self) -> Callable:
+        raise NotImplementedError
+
+    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+        if x.device.type != self.device_type:
+            return f"kernel {self.name!r} runs on {self.device_type} tensors, got {x.device.type}"
+        if not isinstance(rule.surrogate, Surrogate):
+            return f"kernel {self.name!r} needs a registered surrogate, got the callable {rule.surrogate!r}"
+        return None
+
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
+        shape, dtype = x.shape, x.dtype
+        compute = dtype if dtype in _COMPUTE_DTYPES else torch.float32
+        x2 = x.reshape(shape[0], -1).to(compute).contiguous()
+        if v_init is None:
+            v0 = torch.full((x2.shape[1],), rule.v_rest, dtype=compute, device=x.device)
+        else:
+            v0 = v_init.reshape(-1).to(compute).contiguous()
+        params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
+        sg = rule.surrogate
+        s, _, v = self.op()(x2, v0, *params, rule.v_rest, rule.hard, rule.detach_reset, rule.strict,
+                            sg.kernel_id, sg.alpha, return_v)
+        s = s.reshape(shape).to(dtype)
+        return s, (v.reshape(shape).to(dtype) if return_v else None)

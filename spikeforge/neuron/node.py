@@ -1,0 +1,314 @@
+"""Spiking neurons of the LIF family and the non-spiking readout (SPEC §2).
+
+One step (threshold units, time in steps): charge ``H[t] = λ·V[t-1] + κ·X[t] + (1−λ)·v_rest``,
+fire ``S[t] = Θ(H[t] − V_th)``, reset hard ``V = S·v_reset + (1−S)·H`` or soft ``V = H − S·V_th``.
+The potential leaks toward ``v_rest`` (= ``v_reset``, or 0 under soft reset), which reproduces
+SpikingJelly's ``H = V + (X − (V − V_reset))/τ`` for LIF with ``decay_input=True``.
+
+Modules hold no state between calls: every ``forward(x)`` starts from ``v_init`` or ``v_rest``.
+
+Defaults are the SEW/PLIF papers' presets and match SpikingJelly's except: ``detach_reset=True``
+(SpikingJelly: False) and the surrogate ATan with α = 2 (SpikingJelly: Sigmoid α = 4 for
+``BaseNode``, ATan α = 2 for ``IFNode``/``LIFNode`` — same). ``strict`` firing (H > V_th) is off by
+default, as in SpikingJelly; TET, tdBN and Yao et al. turn it on.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.neuron import surrogate as _surrogate
+from spikeforge.neuron.kernels import KERNELS, NeuronRule
+
+__all__ = ["BaseNode", "IFNode", "LIFNode", "PLIFNode", "Readout", "check_sequence"]
+
+SurrogateLike = str | Callable[[Tensor], Tensor]
+
+
+def check_sequence(x: Tensor, who: str) -> None:
+    """Raise unless ``x`` is a floating tensor laid out ``[T, B, ...]``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{who}: expected a Tensor [T, B, ...], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{who}: expected a floating-point input current, got dtype {x.dtype}")
+    if x.dim() < 2:
+        raise ValueError(f"{who}: expected a time-first input [T, B, ...] of rank >= 2, got shape {tuple(x.shape)}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{who}: expected at least one time step, got shape {tuple(x.shape)}")
+
+
+def lif_coefficients(
+    tau: float | None, decay_input: bool, decay: float | None, input_gain: float | None
+) -> tuple[float, float]:
+    """(λ, κ) of a LIF neuron given either ``tau`` (SpikingJelly form) or ``decay``/``input_gain``.
+
+    ``tau`` (steps, >= 1, default 2): λ = 1 − 1/τ, κ = 1/τ if ``decay_input`` else 1.
+    ``decay`` (λ in [0, 1]; SSF/TET/tdBN form): κ = ``input_gain`` (default 1).
+    """
+    if decay is not None:
+        if tau is not None:
+            raise ValueError(f"LIF: give either tau (got {tau}) or decay (got {decay}), not both")
+        decay = float(decay)
+        if not 0.0 <= decay <= 1.0:
+            raise ValueError(f"LIF: decay must lie in [0, 1] (the fraction of potential kept per step), got {decay}")
+        gain = 1.0 if input_gain is None else float(input_gain)
+        if not math.isfinite(gain):
+            raise ValueError(f"LIF: input_gain must be finite, got {gain}")
+        return decay, gain
+    if input_gain is not None:
+        raise ValueError("LIF: input_gain goes with decay=...; with tau the gain is 1/tau (decay_input) or 1")
+    tau = 2.0 if tau is None else float(tau)
+    if not math.isfinite(tau) or tau < 1.0:
+        raise ValueError(f"LIF: tau must be a finite number of steps >= 1, got {tau}")
+    k = 1.0 / tau
+    return 1.0 - k, (k if decay_input else 1.0)
+
+
+class BaseNode(nn.Module):
+    """Shared options and the multi-step forward of every spiking neuron.
+
+    Args:
+        v_threshold: firing threshold V_th (potential units), default 1.
+        v_reset: potential after a spike, default 0; ``None`` = soft reset (subtract V_th).
+        detach_reset: the spike is a constant inside the reset (default True, as SEW/PLIF).
+        surrogate_function: a registered surrogate name (``atan``, ``sigmoid``, ``rect``,
+            ``triangle``, ``const``), a :class:`~spikeforge.neuron.surrogate.Surrogate`, or any
+            callable ``fn(x) -> spikes`` (then only the ``torch`` kernel runs it). Default ATan α=2.
+        strict: fire only on H > V_th (TET, tdBN, Yao). Default False (H >= V_th fires).
+        return_v: ``forward`` also returns the potential after reset ``[T, B, ...]``.
+        backend: a kernel name from ``KERNELS``: ``auto`` (default), ``torch``, ``cpu``, ``triton``.
+        learnable_threshold: V_th is a scalar ``nn.Parameter`` of the layer (DSR).
+
+    Shape:
+        x: ``[T, B, ...]`` input current per step; ``v_init``: ``[B, ...]`` (= ``x.shape[1:]``).
+        Output: spikes ``[T, B, ...]`` in {0, 1}, dtype of ``x``; with ``return_v`` also ``v`` ``[T, B, ...]``.
+    """
+
+    def __init__(
+        self,
+        v_threshold: float = 1.0,
+        v_reset: float | None = 0.0,
+        detach_reset: bool = True,
+        surrogate_function: SurrogateLike = "atan",
+        strict: bool = False,
+        return_v: bool = False,
+        backend: str = "auto",
+        learnable_threshold: bool = False,
+    ) -> None:
+        super().__init__()
+        v_threshold = float(v_threshold)
+        if not math.isfinite(v_threshold):
+            raise ValueError(f"{type(self).__name__}: v_threshold must be finite, got {v_threshold}")
+        if v_reset is not None:
+            v_reset = float(v_reset)
+            if not math.isfinite(v_reset):
+                raise ValueError(f"{type(self).__name__}: v_reset must be finite or None (soft reset), got {v_reset}")
+        sg = _surrogate.get(surrogate_function)
+        if strict and not isinstance(sg, _surrogate.Surrogate):
+            raise ValueError(f"{type(self).__name__}: strict=True needs a registered surrogate; a plain callable fires by its own rule")
+        KERNELS.lookup(backend)  # unknown names raise here, listing the choices
+        self.rule = NeuronRule(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg)
+        self.return_v = bool(return_v)
+        self.backend = backend
+        self.learnable_threshold = bool(learnable_threshold)
+        if self.learnable_threshold:
+            self.v_threshold = nn.Parameter(torch.tensor(v_threshold))
+        else:
+            self.v_threshold = v_threshold
+
+    @property
+    def v_reset(self) -> float | None:
+        return self.rule.v_reset
+
+    @property
+    def surrogate_function(self) -> Callable[[Tensor], Tensor]:
+        return self.rule.surrogate
+
+    def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        """(λ, κ) as 0-dim tensors of ``like``'s dtype and device."""
+        raise NotImplementedError
+
+    def threshold(self, like: Tensor) -> Tensor:
+        """V_th as a 0-dim tensor of ``like``'s dtype (differentiable when learnable)."""
+        return torch.as_tensor(self.v_threshold, device=like.device).to(like.dtype)
+
+    def check_v_init(self, x: Tensor, v_init: Tensor | None) -> None:
+        if v_init is None:
+            return
+        if not isinstance(v_init, Tensor):
+            raise TypeError(f"{type(self).__name__}: v_init must be a Tensor, got {type(v_init).__name__}")
+        if tuple(v_init.shape) != tuple(x.shape[1:]):
+            raise ValueError(
+                f"{type(self).__name__}: v_init must have the shape of one step [B, ...] = {tuple(x.shape[1:])}, "
+                f"got {tuple(v_init.shape)}"
+            )
+
+    def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """x ``[T, B, ...]`` -> spikes ``[T, B, ...]`` (and ``v`` when ``return_v``); starts from ``v_init`` or v_rest."""
+        check_sequence(x, type(self).__name__)
+        self.check_v_init(x, v_init)
+        if v_init is not None:
+            v_init = v_init.to(x.dtype)
+        decay, gain = self.coefficients(x)
+        spikes, v = KERNELS.get(self.backend)(x, v_init, decay, gain, self.threshold(x), self.rule, self.return_v)
+        return (spikes, v) if self.return_v else spikes
+
+    def _charge_repr(self) -> list[str]:
+        return []
+
+    def extra_repr(self) -> str:
+        parts = self._charge_repr()
+        vth = self.v_threshold if isinstance(self.v_threshold, float) else float(self.v_threshold.detach())
+        if vth != 1.0:
+            parts.append(f"v_threshold={vth:g}")
+        if self.rule.v_reset != 0.0:
+            parts.append(f"v_reset={self.rule.v_reset}")
+        if not self.rule.detach_reset:
+            parts.append("detach_reset=False")
+        if self.rule.strict:
+            parts.append("strict=True")
+        if self.return_v:
+            parts.append("return_v=True")
+        if self.learnable_threshold:
+            parts.append("learnable_threshold=True")
+        parts.append(f"surrogate={self.rule.surrogate!r}")
+        parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts)
+
+
+class IFNode(BaseNode):
+    """Integrate-and-fire: H[t] = V[t-1] + X[t] (λ = κ = 1). Options as :class:`BaseNode`.
+
+    Example:
+        >>> IFNode()(torch.tensor([[0.4], [0.4], [0.4], [1.0]])).flatten().tolist()
+        [0.0, 0.0, 1.0, 1.0]
+    """
+
+    def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        one = torch.ones((), dtype=like.dtype, device=like.device)
+        return one, one
+
+
+class LIFNode(BaseNode):
+    """Leaky integrate-and-fire with a fixed time constant.
+
+    SpikingJelly form (``tau``, steps, default 2): ``decay_input=True``: H = V + (X − (V − v_rest))/τ;
+    ``decay_input=False``: H = V − (V − v_rest)/τ + X. Decay form (SSF, TET, tdBN, RecDis):
+    ``decay=λ`` (and ``input_gain=κ``, default 1): H = λ·V + κ·X (+ (1−λ)·v_rest).
+
+    Args:
+        tau: membrane time constant in steps (>= 1); exclusive with ``decay``.
+        decay_input: whether the input is scaled by 1/τ (SpikingJelly's option).
+        decay: λ in [0, 1], the fraction of potential kept per step.
+        input_gain: κ, the input scale of the decay form.
+        **kwargs: node options of :class:`BaseNode`.
+    """
+
+    def __init__(
+        self,
+        tau: float | None = None,
+        decay_input: bool = True,
+        *,
+        decay: float | None = None,
+        input_gain: float | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tau, self.decay_input = tau, decay_input
+        self.decay, self.input_gain = lif_coefficients(tau, decay_input, decay, input_gain)
+        self._given_decay = decay is not None
+
+    def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        make = lambda v: torch.tensor(v, dtype=like.dtype, device=like.device)  # noqa: E731
+        return make(self.decay), make(self.input_gain)
+
+    def _charge_repr(self) -> list[str]:
+        if self._given_decay:
+            return [f"decay={self.decay:g}"] + ([f"input_gain={self.input_gain:g}"] if self.input_gain != 1.0 else [])
+        return [f"tau={1.0 / (1.0 - self.decay) if self.decay < 1 else float('inf'):g}"] + (
+            [] if self.decay_input else ["decay_input=False"])
+
+
+class PLIFNode(BaseNode):
+    """Parametric LIF (Fang et al., ICCV 2021): one learnable scalar ``w`` per layer.
+
+    1/τ = k = sigmoid(w), w0 = −ln(τ0 − 1); λ = 1 − k, κ = k (``decay_input=True``) or 1.
+
+    Args:
+        init_tau: τ0 in steps, > 1 (default 2: w0 = 0).
+        decay_input: as :class:`LIFNode`.
+        **kwargs: node options of :class:`BaseNode`.
+
+    Attributes:
+        w: ``[]`` parameter, initialised to −ln(τ0 − 1).
+    """
+
+    def __init__(self, init_tau: float = 2.0, decay_input: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        init_tau = float(init_tau)
+        if not math.isfinite(init_tau) or init_tau <= 1.0:
+            raise ValueError(f"PLIFNode: init_tau must be a finite number of steps > 1, got {init_tau}")
+        self.init_tau, self.decay_input = init_tau, decay_input
+        self.w = nn.Parameter(torch.empty(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.w.fill_(-math.log(self.init_tau - 1.0))
+
+    def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        k = torch.sigmoid(self.w.to(like.dtype))
+        return 1 - k, (k if self.decay_input else torch.ones_like(k))
+
+    def _charge_repr(self) -> list[str]:
+        return [f"init_tau={self.init_tau:g}"] + ([] if self.decay_input else ["decay_input=False"])
+
+
+class Readout(nn.Module):
+    """Non-spiking output layer: integrates without firing or resetting (SPEC §2, SSF's output layer).
+
+    u[t] = λ·u[t-1] + κ·X[t], u[-1] = 0 (or ``v_init``). Charge given as for :class:`LIFNode`
+    (``tau``/``decay_input`` or ``decay``/``input_gain``); default λ = κ = 1 (pure integration).
+
+    Args:
+        output: ``"sequence"`` returns u ``[T, B, ...]``; ``"final"`` returns u[T-1] ``[B, ...]``.
+
+    Shape:
+        x: ``[T, B, ...]``; v_init: ``[B, ...]``. Output as ``output`` says, dtype of ``x``.
+    """
+
+    outputs = ("sequence", "final")
+
+    def __init__(
+        self,
+        tau: float | None = None,
+        decay_input: bool = True,
+        *,
+        decay: float | None = None,
+        input_gain: float | None = None,
+        output: str = "sequence",
+    ) -> None:
+        super().__init__()
+        if output not in self.outputs:
+            raise ValueError(f"Readout: output must be one of {', '.join(self.outputs)}, got {output!r}")
+        if tau is None and decay is None:
+            decay = 1.0
+        self.decay, self.input_gain = lif_coefficients(tau, decay_input, decay, input_gain)
+        self.output = output
+
+    def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
+        check_sequence(x, "Readout")
+        if v_init is not None and tuple(v_init.shape) != tuple(x.shape[1:]):
+            raise ValueError(f"Readout: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}")
+        u = torch.zeros_like(x[0]) if v_init is None else v_init.to(x.dtype)
+        seq = []
+        for t in range(x.shape[0]):
+            u = self.decay * u + self.input_gain * x[t]
+            seq.append(u)
+        return torch.stack(seq) if self.output == "sequence" else u
+
+    def extra_repr(self) -> str:
+        return f"decay={self.decay:g}, input_gain={self.input_gain:g}, output={self.output!r}"
