@@ -1,0 +1,14 @@
+"""Benchmarks: ``spikeforge bench neuron|...`` (speed and memory, never correctness)."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_bench_parser"]
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="speed and memory benchmarks")
+    which = p.add_subparsers(dest="bench", required=True)
+    from spikeforge.bench import neuron
+
+    neuron.add_parser(which)

@@ -1,0 +1,22 @@
+"""Time-aware building blocks for time-first ``[T, B, ...]`` tensors (DESIGN "layers/").
+
+- :class:`TimeDistributed` / :func:`seq_to_ann`: fold T into the batch for stateless modules.
+- :class:`BatchNormTB`: BN with statistics over (T, B, spatial) jointly.
+- :class:`ThresholdDependentBatchNorm` (alias :data:`TdBN`): tdBN, SPEC §6.2.
+- :class:`TimeFixedDropout`: one dropout mask per sample, reused at every step (SPEC §7.2).
+- :class:`VotingLayer`: the PLIF networks' average-pool vote over the feature dim (SPEC §7.2).
+"""
+from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm
+from spikeforge.layers.dropout import TimeFixedDropout
+from spikeforge.layers.time_distributed import TimeDistributed, seq_to_ann
+from spikeforge.layers.voting import VotingLayer
+
+__all__ = [
+    "BatchNormTB",
+    "TdBN",
+    "ThresholdDependentBatchNorm",
+    "TimeDistributed",
+    "TimeFixedDropout",
+    "VotingLayer",
+    "seq_to_ann",
+]

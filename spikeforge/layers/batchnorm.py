@@ -1,0 +1,252 @@
+"""Batch normalisation over the folded T·B batch, and threshold-dependent BN (SPEC §6.2).
+
+Both classes normalise a time-first tensor ``[T, B, C, ...]`` with per-channel statistics taken
+over (T, B, spatial) **jointly** — never per time step — in one ``F.batch_norm`` call on the
+folded ``[T*B, C, ...]`` input. One class serves ``[T, B, C]``, ``[T, B, C, L]`` and
+``[T, B, C, H, W]``; parameters and buffers have the names and shapes of ``nn.BatchNorm{1,2}d``
+(``weight``, ``bias``, ``running_mean``, ``running_var``, ``num_batches_tracked``), so state dicts
+move between them.
+
+tdBN (Zheng et al., AAAI 2021; no official code, SPEC follows the re-implementations):
+``y = γ·α·V_th·(x − μ)/√(σ² + ε) + β`` with biased σ² for normalising; running statistics with
+momentum m and the unbiased variance ``σ²·n/(n−1)``, n = T·B·H·W; eval uses the running
+statistics under the same α·V_th. ``gamma_init=True`` is the SpikingJelly variant: plain BN over
+T·B whose γ starts at α·V_th, with no constant factor (same forward at init, different γ-gradient
+scale).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+__all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN"]
+
+_LAYOUTS = "[T, B, C], [T, B, C, L] or [T, B, C, H, W]"
+
+
+class BatchNormTB(_BatchNorm):
+    """BatchNorm whose statistics run over time and batch jointly.
+
+    ``y = γ·(x − μ)/√(σ² + ε) + β``, with μ_c and biased σ²_c over every axis except C of the
+    time-first input (T, B and any spatial axes). Training updates the running statistics as
+    ``nn.BatchNorm2d`` does (momentum, unbiased variance over n = T·B·H·W); eval normalises with
+    them. Equal, values and gradients, to ``nn.BatchNorm2d`` (or ``1d``) applied to
+    ``x.flatten(0, 1)``.
+
+    Args:
+        num_features: channel count C (int > 0).
+        eps: added to σ² (default 1e-5, > 0).
+        momentum: running-statistics factor m (default 0.1, in [0, 1]); ``None`` = cumulative average.
+        affine: learnable γ (init 1) and β (init 0) per channel (default True).
+        track_running_stats: keep ``running_mean``/``running_var`` buffers (default True); if False,
+            batch statistics are used in eval too.
+        device, dtype: factory options of the parameters and buffers.
+
+    Shape:
+        Input: ``[T, B, C]``, ``[T, B, C, L]`` or ``[T, B, C, H, W]`` (T steps, B samples, C channels).
+        Output: same shape and dtype as the input.
+
+    Attributes:
+        weight, bias: ``[C]`` γ and β (absent when ``affine=False``).
+        running_mean, running_var: ``[C]`` buffers, init 0 and 1; ``num_batches_tracked``: scalar long.
+
+    Raises:
+        ValueError: bad ``num_features``, ``eps`` or ``momentum``; input rank not in {3, 4, 5};
+            channel dim ≠ ``num_features`` (message gives expected and received).
+
+    Example:
+        >>> bn = BatchNormTB(16)
+        >>> bn(torch.randn(4, 8, 16, 32, 32)).shape
+        torch.Size([4, 8, 16, 32, 32])
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        name = type(self).__name__
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
+            raise ValueError(f"{name}: num_features must be a positive int (the channel count C), got {num_features!r}")
+        eps = float(eps)
+        if not (math.isfinite(eps) and eps > 0.0):
+            raise ValueError(f"{name}: eps must be a finite number > 0, got {eps}")
+        if momentum is not None:
+            momentum = float(momentum)
+            if not 0.0 <= momentum <= 1.0:
+                raise ValueError(f"{name}: momentum must lie in [0, 1] (or be None for a cumulative average), got {momentum}")
+        super().__init__(num_features, eps, momentum, bool(affine), bool(track_running_stats), device, dtype)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_input_dim(self, x: Tensor) -> None:
+        """Raise unless ``x`` is ``[T, B, C, *]`` with rank 3..5 and C = ``num_features``."""
+        name = type(self).__name__
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a Tensor {_LAYOUTS}, got {type(x).__name__}")
+        if x.dim() not in (3, 4, 5):
+            raise ValueError(f"{name}: expected a time-first input {_LAYOUTS}, got shape {tuple(x.shape)} (rank {x.dim()})")
+        if x.shape[2] != self.num_features:
+            raise ValueError(
+                f"{name}: expected {self.num_features} channels at dim 2 of [T, B, C, ...], "
+                f"got {x.shape[2]} (input shape {tuple(x.shape)})"
+            )
+
+    def _affine(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        """The (scale, shift) handed to ``F.batch_norm``: γ and β here; tdBN folds α·V_th into the scale."""
+        return self.weight, self.bias
+
+    def _average_factor(self) -> float:
+        """Momentum for this call (and bump ``num_batches_tracked`` in training), as ``_BatchNorm.forward``."""
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        return factor
+
+    # -- forward ---------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:  # x [T, B, C, *] -> [T, B, C, *], statistics over (T, B, *)
+        self._check_input_dim(x)
+        factor = self._average_factor()
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        weight, bias = self._affine(x)
+        y = F.batch_norm(
+            x.flatten(0, 1),
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            weight,
+            bias,
+            use_batch_stats,
+            factor,
+            self.eps,
+        )
+        return y.unflatten(0, x.shape[:2])
+
+    def _repr_options(self) -> list[str]:
+        parts = [str(self.num_features)]
+        if self.eps != 1e-5:
+            parts.append(f"eps={self.eps:g}")
+        if self.momentum != 0.1:
+            parts.append(f"momentum={self.momentum}")
+        if not self.affine:
+            parts.append("affine=False")
+        if not self.track_running_stats:
+            parts.append("track_running_stats=False")
+        return parts
+
+    def extra_repr(self) -> str:
+        return ", ".join(self._repr_options())
+
+
+class ThresholdDependentBatchNorm(BatchNormTB):
+    """tdBN: BN over (T, B, H, W) jointly, normalised to α·V_th (SPEC §6.2, Zheng et al. AAAI 2021).
+
+    ``y = γ_c·α·V_th·(x − μ_c)/√(σ²_c + ε) + β_c``, μ_c and biased σ²_c over (T, B, H, W) in
+    training; running statistics ``r_μ ← (1−m)·r_μ + m·μ``, ``r_σ² ← (1−m)·r_σ² + m·σ²·n/(n−1)``
+    (n = T·B·H·W); eval uses r_μ and r_σ² under the same α·V_th.
+
+    With ``gamma_init=True`` (SpikingJelly's variant) the layer is a plain BN over T·B whose γ
+    starts at α·V_th and no constant factor is applied: ``y = γ_c·x̂ + β_c``, γ₀ = α·V_th. The forward
+    is identical at init; the gradient with respect to γ is scaled differently.
+
+    Args:
+        num_features: channel count C (int > 0).
+        alpha: α (> 0, dimensionless), 1 for a BN that feeds a neuron, 1/√2 for one whose output is
+            summed with a shortcut (bn2 of a residual block, the downsample BN). Default 1.
+        v_threshold: V_th of the next neuron layer (> 0, potential units). Default 1.
+        eps: added to σ² (default 1e-5).
+        momentum: running-statistics factor m (default 0.1).
+        gamma_init: SpikingJelly variant, γ₀ = α·V_th and no constant factor (default False).
+        affine, track_running_stats, device, dtype: as :class:`BatchNormTB`.
+
+    Shape:
+        Input: ``[T, B, C]``, ``[T, B, C, L]`` or ``[T, B, C, H, W]``; output the same shape and dtype.
+
+    Attributes:
+        weight: ``[C]`` γ, init 1 (α·V_th with ``gamma_init``); bias: ``[C]`` β, init 0.
+        scale: the constant factor α·V_th (1.0 with ``gamma_init``).
+
+    Raises:
+        ValueError: ``num_features`` <= 0, ``alpha`` <= 0, ``v_threshold`` <= 0, ``gamma_init`` with
+            ``affine=False``; wrong input rank or channel count.
+
+    Example:
+        >>> bn2 = TdBN(64, alpha=1 / math.sqrt(2), v_threshold=1.0)  # before a residual add
+        >>> bn2(torch.randn(4, 8, 64, 32, 32)).shape
+        torch.Size([4, 8, 64, 32, 32])
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        alpha: float = 1.0,
+        v_threshold: float = 1.0,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        gamma_init: bool = False,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+    ) -> None:
+        name = type(self).__name__
+        alpha = float(alpha)
+        if not (math.isfinite(alpha) and alpha > 0.0):
+            raise ValueError(f"{name}: alpha must be a finite number > 0 (1, or 1/sqrt(2) before a residual add), got {alpha}")
+        v_threshold = float(v_threshold)
+        if not (math.isfinite(v_threshold) and v_threshold > 0.0):
+            raise ValueError(f"{name}: v_threshold must be a finite number > 0 (V_th of the next neuron layer), got {v_threshold}")
+        if gamma_init and not affine:
+            raise ValueError(f"{name}: gamma_init=True puts alpha*v_threshold into the learnable gamma, which affine=False removes")
+        # Set before super().__init__, which calls reset_parameters().
+        self.alpha = alpha
+        self.v_threshold = v_threshold
+        self.gamma_init = bool(gamma_init)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    @property
+    def scale(self) -> float:
+        """The constant factor applied to γ·x̂: α·V_th, or 1 in the ``gamma_init`` variant."""
+        return 1.0 if self.gamma_init else self.alpha * self.v_threshold
+
+    def reset_parameters(self) -> None:
+        """Running statistics to 0/1, β to 0, γ to 1 (to α·V_th with ``gamma_init``)."""
+        super().reset_parameters()
+        if self.affine and self.gamma_init:
+            with torch.no_grad():
+                self.weight.fill_(self.alpha * self.v_threshold)
+
+    def _affine(self, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        s = self.scale
+        if s == 1.0:
+            return self.weight, self.bias
+        if self.weight is not None:
+            return self.weight * s, self.bias
+        # affine=False: the constant α·V_th alone, in the dtype of the statistics (float32 under autocast).
+        ref = self.running_mean if self.running_mean is not None else x
+        return torch.full((self.num_features,), s, dtype=ref.dtype, device=ref.device), self.bias
+
+    def extra_repr(self) -> str:
+        # signature order: num_features, alpha, v_threshold, eps, momentum, gamma_init, affine, ...
+        base = self._repr_options()
+        head, tail = base[:1], base[1:]
+        opts = []
+        if self.alpha != 1.0:
+            opts.append(f"alpha={self.alpha:g}")
+        if self.v_threshold != 1.0:
+            opts.append(f"v_threshold={self.v_threshold:g}")
+        bn_opts = [o for o in tail if o.startswith(("eps=", "momentum="))]
+        rest = [o for o in tail if o not in bn_opts]
+        gamma = ["gamma_init=True"] if self.gamma_init else []
+        return ", ".join(head + opts + bn_opts + gamma + rest)
+
+TdBN = ThresholdDependentBatchNorm

@@ -1,0 +1,51 @@
+"""Losses (SPEC §10): ``get_loss(name, **kw)``; called as ``loss(out, target)``.
+
+``out`` is a :class:`~spikeforge.models.output.ModelOutput` or logits ``[B, K]``; ``target`` ``[B]`` int64.
+This module holds the plain classification losses; the methods issue adds TET and the MPD stand-in.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from spikeforge.models.output import ModelOutput
+from spikeforge.registry import Registry
+
+__all__ = ["LOSSES", "get_loss", "CrossEntropy", "MSEOneHot"]
+
+LOSSES: Registry[nn.Module] = Registry("loss")
+
+
+def logits_of(out: ModelOutput | Tensor) -> Tensor:
+    logits = out.logits if isinstance(out, ModelOutput) else out
+    if not isinstance(logits, Tensor) or logits.dim() != 2:
+        raise ValueError(f"loss: expected logits [B, K], got {getattr(logits, 'shape', type(logits).__name__)}")
+    return logits
+
+
+@LOSSES.register("ce")
+class CrossEntropy(nn.Module):
+    """Cross-entropy on the logits (batch mean), optional label smoothing."""
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, out: ModelOutput | Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits_of(out), target, label_smoothing=self.label_smoothing)
+
+
+@LOSSES.register("mse_onehot")
+class MSEOneHot(nn.Module):
+    """Mean squared error between the logits (e.g. PLIF's firing rates of the voting layer) and one-hot targets."""
+
+    def forward(self, out: ModelOutput | Tensor, target: Tensor) -> Tensor:
+        logits = logits_of(out)
+        return F.mse_loss(logits, F.one_hot(target, logits.shape[1]).to(logits.dtype))
+
+
+def get_loss(name: str, **kwargs: Any) -> nn.Module:
+    return LOSSES.get(name, **kwargs)

@@ -1,0 +1,1 @@
+"""Training: recipes and overrides (:mod:`.config`), the loop (:mod:`.engine`)."""
