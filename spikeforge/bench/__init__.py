@@ -12,3 +12,5 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     from spikeforge.bench import neuron
 
     neuron.add_parser(which)
+    from spikeforge.bench import data as _data
+    _data.add_parser(which)

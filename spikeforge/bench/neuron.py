@@ -4,7 +4,8 @@ Implementations, all on the same input ``[T, numel]`` (LIF τ = 2, ``decay_input
 to 0, detached reset, ATan α = 2, V_th = 1):
 - every registered kernel but ``auto`` (``torch`` is the naive autograd loop over T);
 - SpikingJelly's multi-step ``LIFNode`` when it is installed (``pip install --no-deps
-  spikingjelly==2.0.0``), with its ``torch`` backend, the only one it has on CPU.
+  spikingjelly==2.0.0 loguru``). On CPU its 2.0.0 release runs the custom op ``sj_lif`` (a per-step
+  torch loop forward and a hand-written per-step backward, ``spikingjelly/_ops/lif/cpu.py``).
 Reported: median milliseconds of the forward (autograd recording) and of forward+backward, and the
 bytes of the tensors saved for backward (counted once per storage with ``saved_tensors_hooks``).
 """
@@ -38,13 +39,13 @@ def _spikingjelly_impl() -> tuple[str, Impl] | None:
     except Exception:  # not installed, or not importable beside this torch
         return None
     node = neuron.LIFNode(tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0, detach_reset=True,
-                          surrogate_function=surrogate.ATan(alpha=2.0), step_mode="m", backend="torch")
+                          surrogate_function=surrogate.ATan(alpha=2.0), step_mode="m")
 
     def run(x: Tensor) -> Tensor:
         node.reset()
         return node(x)
 
-    return "spikingjelly-2.0.0 LIFNode(step_mode='m', backend='torch')", run
+    return "spikingjelly-2.0.0 LIFNode(step_mode='m'), CPU op sj_lif", run
 
 
 def implementations(kernels: list[str] | None = None) -> Iterator[tuple[str, Impl]]:

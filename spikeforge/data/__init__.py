@@ -1,15 +1,28 @@
-"""Datasets (SPEC §8): one module per format, one registry (``create_dataset``, ``list_datasets``)."""
+"""Datasets (SPEC §8): one module per format, one registry (``create_dataset``, ``list_datasets``).
+
+Importing this package registers every dataset: ``digits`` (embedded), ``mnist``, ``fmnist``,
+``cifar10``, ``cifar100``, ``tiny_imagenet``, ``imagenet`` (static images) and ``nmnist``,
+``dvs128_gesture``, ``cifar10_dvs`` (event streams integrated into frames).
+"""
 from __future__ import annotations
 
 from typing import Any
 
 from torch.utils.data import Dataset
 
+from spikeforge.data import digits as _digits  # noqa: F401  (registers digits)
+from spikeforge.data import event_datasets as _events  # noqa: F401  (registers nmnist, dvs128_gesture, cifar10_dvs)
+from spikeforge.data import static_datasets as _static  # noqa: F401  (registers mnist, fmnist, cifar10, cifar100, tiny_imagenet, imagenet)
+from spikeforge.data.aedat import read_aedat2, read_aedat31
+from spikeforge.data.frames import events_to_frames
+from spikeforge.data.nmnist_bin import read_nmnist
 from spikeforge.data.registry import DATASETS
+from spikeforge.data.rtd import random_temporal_delete
 
-from spikeforge.data import digits as _digits  # noqa: E402,F401  (registers "digits")
-
-__all__ = ["DATASETS", "create_dataset", "list_datasets"]
+__all__ = [
+    "DATASETS", "create_dataset", "list_datasets",
+    "read_nmnist", "read_aedat31", "read_aedat2", "events_to_frames", "random_temporal_delete",
+]
 
 
 def create_dataset(name: str, root: str | None = None, split: str = "train", **kwargs: Any) -> Dataset:
