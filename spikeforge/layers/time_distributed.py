@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from spikeforge.methods.dual import Dual, is_linear_in_time, map_linear, map_stateless, reject_batchnorm
+
 __all__ = ["TimeDistributed", "seq_to_ann"]
 
 
@@ -58,6 +60,9 @@ class TimeDistributed(nn.Module):
     ``[T, B, ...] -> module([T*B, ...]) -> [T, B, ...']`` (SpikingJelly ``SeqToANNContainer``).
     Only for modules without state across steps; a BatchNorm inside it normalises over the
     folded T·B batch, i.e. over (T, B, H, W) jointly (see :class:`~spikeforge.layers.BatchNormTB`).
+    Under ssf/dsr a ``Dual(seq, flow)`` input maps both streams (DESIGN "the two streams"): affine
+    modules apply to each; any other module takes its flow value from its own ``seq`` output and its
+    gradient at the flow; a torch BatchNorm inside raises (use ``BatchNormTB`` as its own layer).
 
     Args:
         *modules: one module (kept as ``self.module``, so its state-dict keys are
@@ -86,6 +91,9 @@ class TimeDistributed(nn.Module):
                 raise TypeError(f"TimeDistributed: argument {i} must be an nn.Module, got {type(m).__name__}")
         self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 
-    def forward(self, x: Tensor) -> Tensor:  # x [T, B, ...] -> [T, B, ...']
+    def forward(self, x: Tensor | Dual) -> Tensor | Dual:  # x [T, B, ...] -> [T, B, ...']
+        if isinstance(x, Dual):
+            reject_batchnorm(self.module, type(self).__name__)
+            return (map_linear if is_linear_in_time(self.module) else map_stateless)(self.module, x)
         _check_time_first(x, type(self).__name__)
         return seq_to_ann(self.module, x)

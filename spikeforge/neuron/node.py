@@ -31,6 +31,9 @@ SurrogateLike = str | Callable[[Tensor], Tensor]
 def check_sequence(x: Tensor, who: str) -> None:
     """Raise unless ``x`` is a floating tensor laid out ``[T, B, ...]``."""
     if not isinstance(x, Tensor):
+        if hasattr(x, "flow"):
+            raise TypeError(f"{who}: got a one-step Dual(seq, flow) input, but this neuron was built for bptt; "
+                            "build the model with method='ssf' or 'dsr'")
         raise TypeError(f"{who}: expected a Tensor [T, B, ...], got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{who}: expected a floating-point input current, got dtype {x.dtype}")
@@ -113,6 +116,8 @@ class BaseNode(nn.Module):
         self.rule = NeuronRule(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg)
         self.return_v = bool(return_v)
         self.backend = backend
+        #: how a training method replaces BPTT for this neuron (set by ``Method.attach``; None = BPTT)
+        self.grad_rule: Callable | None = None
         self.learnable_threshold = bool(learnable_threshold)
         if self.learnable_threshold:
             self.v_threshold = nn.Parameter(torch.tensor(v_threshold))
@@ -147,14 +152,28 @@ class BaseNode(nn.Module):
             )
 
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        """x ``[T, B, ...]`` -> spikes ``[T, B, ...]`` (and ``v`` when ``return_v``); starts from ``v_init`` or v_rest."""
+        """x ``[T, B, ...]`` -> spikes ``[T, B, ...]`` (and ``v`` when ``return_v``); starts from ``v_init`` or v_rest.
+
+        Under a method other than BPTT (``grad_rule`` set), the rule decides the backward; the
+        forward values are the same spike trains.
+        """
+        if self.grad_rule is not None:
+            return self.grad_rule(self, x, v_init)
+        return self.bptt_forward(x, v_init)
+
+    def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """The multi-step forward with surrogate-gradient BPTT."""
+        spikes, v = self.run_kernel(x, v_init, self.return_v)
+        return (spikes, v) if self.return_v else spikes
+
+    def run_kernel(self, x: Tensor, v_init: Tensor | None = None, return_v: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Validate, then run the kernel: ``(spikes [T, B, ...], v [T, B, ...] or None)``."""
         check_sequence(x, type(self).__name__)
         self.check_v_init(x, v_init)
         if v_init is not None:
             v_init = v_init.to(x.dtype)
         decay, gain = self.coefficients(x)
-        spikes, v = KERNELS.get(self.backend)(x, v_init, decay, gain, self.threshold(x), self.rule, self.return_v)
-        return (spikes, v) if self.return_v else spikes
+        return KERNELS.get(self.backend)(x, v_init, decay, gain, self.threshold(x), self.rule, return_v)
 
     def _charge_repr(self) -> list[str]:
         return []
@@ -299,7 +318,17 @@ class Readout(nn.Module):
         self.decay, self.input_gain = lif_coefficients(tau, decay_input, decay, input_gain)
         self.output = output
 
+    def cumulative_gains(self, T: int, like: Tensor) -> Tensor:
+        """c_t = Σ_{s<=t} λ^(t−s)·κ, t = 0..T−1: ∂u[t]/∂(a constant input) (SPEC §4 "Output layer")."""
+        c, out = 0.0, []
+        for _ in range(T):
+            c = self.decay * c + self.input_gain
+            out.append(c)
+        return torch.tensor(out, dtype=like.dtype, device=like.device)
+
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
+        if not isinstance(x, Tensor) and hasattr(x, "flow"):
+            return self._forward_dual(x, v_init)
         check_sequence(x, "Readout")
         if v_init is not None and tuple(v_init.shape) != tuple(x.shape[1:]):
             raise ValueError(f"Readout: v_init must have shape {tuple(x.shape[1:])}, got {tuple(v_init.shape)}")
@@ -309,6 +338,19 @@ class Readout(nn.Module):
             u = self.decay * u + self.input_gain * x[t]
             seq.append(u)
         return torch.stack(seq) if self.output == "sequence" else u
+
+    def _forward_dual(self, x, v_init: Tensor | None) -> Tensor:
+        """One-step methods: u[t] takes its value from ``seq`` and its gradient c_t·∂/∂flow (SPEC §4)."""
+        from spikeforge.methods.dual import straight_through
+
+        with torch.no_grad():
+            u_seq = self.forward(x.seq.to(x.flow.dtype), None if v_init is None else v_init.detach())
+        c = self.cumulative_gains(x.T, x.flow)
+        if self.output == "final":
+            path = c[-1] * x.flow + (0 if v_init is None else self.decay ** x.T * v_init)
+            return straight_through(u_seq, path)
+        path = c.reshape(-1, *([1] * x.flow.dim())) * x.flow.unsqueeze(0)
+        return straight_through(u_seq, path)
 
     def extra_repr(self) -> str:
         return f"decay={self.decay:g}, input_gain={self.input_gain:g}, output={self.output!r}"

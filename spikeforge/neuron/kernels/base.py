@@ -3,7 +3,7 @@
 A kernel runs the LIF-family dynamics of SPEC §2 over a whole sequence, one call per layer:
 
     H[t] = λ·V[t-1] + κ·X[t] + c,      c = (1 − λ)·v_rest   (v_rest = v_reset, or 0 for soft reset)
-    S[t] = Θ(H[t] − V_th)               (H > V_th when ``strict``)
+    S[t] = Θ(H[t] − r·V_th)             (H > r·V_th when ``strict``; r = ``fire_ratio``, 1 but for DSR's α)
     V[t] = S·v_reset + (1 − S)·H[t]     (hard)   |   V[t] = H[t] − S·V_th   (soft)
 
 with V[-1] = ``v_init`` (default v_rest), λ = ``decay``, κ = ``input_gain``. Every kernel evaluates
@@ -37,12 +37,15 @@ class NeuronRule:
         detach_reset: treat S as a constant inside the reset.
         strict: fire only on H > V_th (TET, tdBN, Yao); default fires on H >= V_th.
         surrogate: a :class:`~spikeforge.neuron.surrogate.Surrogate` or any ``fn(x) -> spikes``.
+        fire_ratio: r, the neuron fires at r·V_th but resets by V_th (DSR's α; default 1). Only the
+            ``torch`` kernel runs r != 1 so far; the fused kernels report it as unavailable.
     """
 
     v_reset: Optional[float]
     detach_reset: bool
     strict: bool
     surrogate: Callable[[Tensor], Tensor]
+    fire_ratio: float = 1.0
 
     @property
     def hard(self) -> bool:

@@ -65,6 +65,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
         ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
         ctx.static = (v_rest, hard, detach, strict, sg_id, sg_alpha)
         ctx.mark_non_differentiable(output[1])
+        ctx.set_materialize_grads(False)  # unused outputs (h, an unread v_seq) arrive as None, not [T, N] zeros
 
     def backward_fn(ctx, grad_s, grad_h, grad_v):
         h, x, v0, decay, gain, vth = ctx.saved_tensors
@@ -95,6 +96,8 @@ class FusedKernel(Kernel):
             return f"kernel {self.name!r} runs on {self.device_type} tensors, got {x.device.type}"
         if not isinstance(rule.surrogate, Surrogate):
             return f"kernel {self.name!r} needs a registered surrogate, got the callable {rule.surrogate!r}"
+        if rule.fire_ratio != 1.0:
+            return f"kernel {self.name!r} does not implement fire_ratio != 1 (DSR's alpha) yet"
         return None
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):

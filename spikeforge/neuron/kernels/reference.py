@@ -32,7 +32,7 @@ class ReferenceKernel(Kernel):
         spikes, vs = [], []
         for t in range(x.shape[0]):
             h = decay * v + input_gain * x[t] + c
-            s = fire(h - v_threshold, rule)
+            s = fire(h - (v_threshold if rule.fire_ratio == 1.0 else rule.fire_ratio * v_threshold), rule)
             s_reset = s.detach() if rule.detach_reset else s
             if rule.hard:
                 v = s_reset * rule.v_reset + (1 - s_reset) * h

@@ -1,11 +1,357 @@
-"""The ``triton`` kernel: fused GPU forward/backward (placeholder until it lands)."""
+"""The ``triton`` kernel: fused multi-step forward and backward as two Triton GPU kernels.
+
+The dynamics and the backward formulas are those of :mod:`spikeforge.neuron.kernels.base`. The flat
+input ``x [T, N]`` is cut into blocks of ``BLOCK`` neurons along N, one program per block; each program
+loops over time, so every ``[T, N]`` tensor is read or written once per direction, in coalesced rows.
+
+- Forward: ``H = (λ·V + κ·X) + c``, c = (1 − λ)·v_rest, evaluated in that order without FMA
+  (``enable_fp_fusion=False``), and S = Θ(H − V_th) on the difference as the reference computes it,
+  so spikes equal the ``torch`` kernel's bit for bit. Stores S, H (all backward needs) and, when
+  asked, V after reset.
+- Backward: reverse loop over time, recomputing S[t] and V[t-1] from H (V[-1] = v_init); writes
+  ∂L/∂X, ∂L/∂v_init and per-neuron partials of λ, κ, V_th (summed over N by :mod:`.fused`).
+
+λ, κ, V_th are read in the kernel from 0-dim tensors (no host sync for learnable values). Compute is
+fp32 (half/bf16 input is upcast by :class:`~spikeforge.neuron.kernels.fused.FusedKernel`); float64
+is not supported (use ``torch`` or ``cpu``).
+
+Launch: BLOCK = 1024 neurons and 4 warps per program (128-bit loads when N is a multiple of 16),
+halved down to 128 while there would be fewer than two programs per SM; offsets are int64.
+
+Triton is imported at first use, never at import time. With ``TRITON_INTERPRET=1`` in the
+environment the kernels run under Triton's interpreter and accept CPU tensors (how the tests run it
+without a GPU; BLOCK is then 128 and launch options are dropped). The mode is read at each call and
+the kernels are wrapped for it here, so it does not matter when triton was first imported.
+"""
 from __future__ import annotations
 
-from spikeforge.neuron.kernels.base import Kernel
+import math
+import os
+
+import torch
+from torch import Tensor
+
+from spikeforge.neuron.kernels import KERNELS
+from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
+from spikeforge.neuron.surrogate import Surrogate
+
+__all__ = ["TritonKernel"]
+
+# Bound at first use by _import_triton(); the kernel functions below look them up as globals.
+triton = None
+tl = None
+
+_SURROGATE_IDS = {0: "atan", 1: "sigmoid", 2: "rect", 3: "triangle", 4: "const"}
+_IMPORT_ERROR: list[str] = []  # [] = not tried yet; [""] = imported; [message] = failed
+_KERNELS: dict[bool, tuple] = {}  # interpret? -> (forward kernel, backward kernel)
+_OP = None
+_SM_COUNT: dict[int, int] = {}
 
 
-class TritonKernel(Kernel):
+def _interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+@torch.compiler.assume_constant_result
+def _import_triton() -> str | None:
+    """Import triton once; the failure message, or None when it imported (a constant under torch.compile)."""
+    global triton, tl
+    if not _IMPORT_ERROR:
+        try:
+            import triton as _triton
+            import triton.language as _tl
+        except Exception as e:  # ImportError, or a broken installation
+            _IMPORT_ERROR.append(f"triton cannot be imported ({type(e).__name__}: {e})")
+        else:
+            triton, tl = _triton, _tl
+            _IMPORT_ERROR.append("")
+    return _IMPORT_ERROR[0] or None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Kernels (plain functions, wrapped by triton.jit or the interpreter in _kernels()). They use only
+# builtins of triton.language, none of its @jit helpers (tl.zeros, tl.sigmoid, ...): those are wrapped
+# for one mode when triton.language is imported, and fail in the other.
+
+
+def _lif_fwd_kernel(
+    x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr,
+    s_ptr, h_ptr, v_ptr,
+    T, N, v_rest,
+    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, BLOCK: tl.constexpr,
+):
+    col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = col < N
+    lam = tl.load(decay_ptr)
+    gain = tl.load(gain_ptr)
+    vth = tl.load(vth_ptr)
+    c = (1 - lam) * v_rest
+    v = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    for t in range(T):
+        idx = tl.cast(t, tl.int64) * N + col
+        x = tl.load(x_ptr + idx, mask=mask, other=0.0)
+        h = lam * v + gain * x + c
+        d = h - vth
+        if STRICT:
+            spike = d > 0
+        else:
+            spike = d >= 0
+        s = spike.to(tl.float32)
+        if HARD:
+            v = tl.where(spike, v_rest, h)
+        else:
+            v = h - s * vth
+        tl.store(s_ptr + idx, s, mask=mask)
+        tl.store(h_ptr + idx, h, mask=mask)
+        if RETURN_V:
+            tl.store(v_ptr + idx, v, mask=mask)
+
+
+def _lif_bwd_kernel(
+    gs_ptr, gv_ptr, h_ptr, x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr,
+    gx_ptr, gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr,
+    T, N, v_rest, sg_a, sg_b,
+    HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
+    HAS_GV: tl.constexpr, HAS_X: tl.constexpr, BLOCK: tl.constexpr,
+):
+    col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = col < N
+    lam = tl.load(decay_ptr)
+    gain = tl.load(gain_ptr)
+    vth = tl.load(vth_ptr)
+    v0 = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    delta = tl.full([BLOCK], 0.0, tl.float32)  # ∂L/∂V[t], carried backwards as λ·∂L/∂H[t+1]
+    acc_decay = tl.full([BLOCK], 0.0, tl.float32)
+    acc_gain = tl.full([BLOCK], 0.0, tl.float32)
+    acc_vth = tl.full([BLOCK], 0.0, tl.float32)
+    h = tl.load(h_ptr + (T - 1).to(tl.int64) * N + col, mask=mask, other=0.0)
+    for i in range(T):
+        t = T - 1 - i
+        row = t.to(tl.int64) * N
+        # V[t-1]: recomputed from H[t-1] (which is H of the next iteration), or v_init at t = 0.
+        has_prev = t > 0
+        h_prev = tl.load(h_ptr + (row - N) + col, mask=mask & has_prev, other=0.0)
+        d_prev = h_prev - vth
+        if STRICT:
+            spike_prev = d_prev > 0
+        else:
+            spike_prev = d_prev >= 0
+        if HARD:
+            v_prev = tl.where(spike_prev, v_rest, h_prev)
+        else:
+            v_prev = h_prev - spike_prev.to(tl.float32) * vth
+        v_prev = tl.where(has_prev, v_prev, v0)
+
+        d = h - vth
+        if STRICT:
+            s = (d > 0).to(tl.float32)
+        else:
+            s = (d >= 0).to(tl.float32)
+        # σ'(d) as spikeforge.neuron.surrogate computes it (sg_a, sg_b precomputed on the host in
+        # double, like its Python constants; IEEE division like torch's, not the approximate one).
+        if SG == 0:  # atan: (α/2) / (1 + (π/2·α·d)²); sg_a = π/2·α, sg_b = α/2
+            z = sg_a * d
+            sg = tl.math.div_rn(tl.full([BLOCK], sg_b, tl.float32), 1 + z * z)
+        elif SG == 1:  # sigmoid: α·σ(αd)·(1 − σ(αd)); sg_a = α
+            sig = 1 / (1 + tl.exp(-(sg_a * d)))  # tl.sigmoid's formula
+            sg = sg_a * sig * (1 - sig)
+        elif SG == 2:  # rect: 1[|d| < α/2] / α; sg_a = α/2, sg_b = α
+            sg = tl.where(tl.abs(d) < sg_a, tl.math.div_rn(1.0, sg_b), 0.0)
+        elif SG == 3:  # triangle: max(0, α − |d|) / α²; sg_a = α, sg_b = α²
+            sg = tl.math.div_rn(tl.maximum(sg_a - tl.abs(d), 0.0), tl.full([BLOCK], sg_b, tl.float32))
+        else:  # const
+            sg = tl.full([BLOCK], 1.0, tl.float32)
+
+        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0)
+        if HAS_GV:
+            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0)
+        gsg = gs * sg
+        if HARD:
+            if DETACH:
+                gh = gsg + delta * (1 - s)
+                gvth = -gsg
+            else:
+                r = (v_rest - h) * sg  # (v_reset − H)·σ'
+                gh = gsg + delta * ((1 - s) + r)
+                gvth = -gsg - delta * r
+        else:
+            if DETACH:
+                gh = gsg + delta
+                gvth = -gsg - delta * s
+            else:
+                q = vth * sg
+                gh = gsg + delta * (1 - q)
+                gvth = -gsg + delta * (q - s)
+        tl.store(gx_ptr + row + col, gain * gh, mask=mask)
+        acc_vth += gvth
+        acc_decay += gh * (v_prev - v_rest)
+        if HAS_X:
+            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0)
+        delta = lam * gh
+        h = h_prev
+    tl.store(gv0_ptr + col, delta, mask=mask)
+    tl.store(gdecay_ptr + col, acc_decay, mask=mask)
+    tl.store(ggain_ptr + col, acc_gain, mask=mask)
+    tl.store(gvth_ptr + col, acc_vth, mask=mask)
+
+
+def _kernels(interpret: bool) -> tuple:
+    """(forward, backward) wrapped for a GPU launch or for the interpreter, built once per mode.
+
+    The interpreter wrapper is chosen explicitly here (not by ``triton.jit`` reading the environment
+    at decoration time), so the mode follows ``TRITON_INTERPRET`` at the call whenever triton was imported.
+    """
+    if interpret not in _KERNELS:
+        reason = _import_triton()
+        if reason is not None:
+            raise RuntimeError(f"kernel 'triton': {reason}")
+        if interpret:
+            from triton.runtime.interpreter import InterpretedFunction
+
+            _KERNELS[True] = (InterpretedFunction(_lif_fwd_kernel), InterpretedFunction(_lif_bwd_kernel))
+        else:
+            from triton.runtime.jit import JITFunction
+
+            _KERNELS[False] = (JITFunction(_lif_fwd_kernel, do_not_specialize=["T"]),
+                               JITFunction(_lif_bwd_kernel, do_not_specialize=["T"]))
+    return _KERNELS[interpret]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Host side: the raw forward/backward of fused.py's contract.
+
+
+def _launch_config(n: int, device: torch.device, interpret: bool) -> tuple[int, int]:
+    """(BLOCK, num_warps): 1024 neurons per program, smaller blocks while that leaves SMs idle."""
+    if interpret:
+        return 128, 4  # several programs (and a masked tail) even for small test inputs
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if index not in _SM_COUNT:
+        _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
+    block = 1024
+    while block > 128 and triton.cdiv(n, block) < 2 * _SM_COUNT[index]:
+        block //= 2
+    return block, max(1, min(4, block // 256))
+
+
+def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, **constexprs) -> None:
+    block, num_warps = _launch_config(n, x.device, interpret)
+    grid = (triton.cdiv(n, block),)
+    if interpret:
+        # The interpreter ignores launch options (it filters keyword arguments to the kernel's own).
+        kernel[grid](*args, BLOCK=block, **constexprs)
+        return
+    with torch.cuda.device(x.device):
+        kernel[grid](*args, BLOCK=block, num_warps=num_warps, enable_fp_fusion=False, **constexprs)
+
+
+def _scalar(p: Tensor, like: Tensor) -> Tensor:
+    return p.to(device=like.device, dtype=torch.float32).reshape(())
+
+
+def _check(x: Tensor) -> bool:
+    if x.dtype != torch.float32:
+        raise TypeError(f"kernel 'triton' computes in float32, got {x.dtype}")
+    interpret = _interpreting()
+    if x.device.type != "cuda" and not (interpret and x.device.type == "cpu"):
+        raise ValueError(f"kernel 'triton' runs on cuda tensors (cpu ones with TRITON_INTERPRET=1), got {x.device.type}")
+    return interpret
+
+
+def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v):
+    interpret = _check(x)
+    T, N = x.shape
+    s, h = torch.empty_like(x), torch.empty_like(x)
+    v = torch.empty_like(x) if return_v else x.new_empty(0)
+    if T == 0 or N == 0:
+        return s, h, v
+    fwd, _ = _kernels(interpret)
+    _launch(fwd, N, x, interpret,
+            x, v0, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), s, h, v if return_v else s,
+            T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v))
+    return s, h, v
+
+
+def _surrogate_constants(sg_id: int, alpha: float) -> tuple[float, float]:
+    """(sg_a, sg_b) of the backward kernel, computed in double as surrogate.py does."""
+    if sg_id == 0:
+        return math.pi / 2 * alpha, alpha / 2
+    if sg_id == 1:
+        return alpha, 1.0
+    if sg_id == 2:
+        return alpha / 2, alpha
+    if sg_id == 3:
+        return alpha, alpha * alpha
+    if sg_id == 4:
+        return 1.0, 1.0
+    raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {_SURROGATE_IDS}")
+
+
+def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha):
+    interpret = _check(h)
+    T, N = h.shape
+    sg_a, sg_b = _surrogate_constants(int(sg_id), float(sg_alpha))
+    gx = torch.empty_like(h)
+    gv0, gdecay, ggain, gvth = (h.new_empty(N) for _ in range(4))
+    if T == 0 or N == 0:
+        return gx, gv0.zero_(), gdecay.zero_(), ggain.zero_(), gvth.zero_()
+    has_gv, has_x = grad_v.numel() > 0, x.numel() > 0
+    _, bwd = _kernels(interpret)
+    _launch(bwd, N, h, interpret,
+            grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0,
+            _scalar(decay, h), _scalar(gain, h), _scalar(vth, h),
+            gx, gv0, gdecay, ggain, gvth,
+            T, N, float(v_rest), sg_a, sg_b,
+            HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
+            HAS_GV=has_gv, HAS_X=has_x)
+    return gx, gv0, gdecay, ggain, gvth
+
+
+@torch.compiler.assume_constant_result
+def _define_op() -> bool:
+    """Register the custom ops once per process (run eagerly, as a constant, under torch.compile)."""
+    global _OP
+    if _OP is None:
+        _OP = define_fused_ops("lif_triton", _forward, _backward, ("cuda", "cpu"))
+    return True
+
+
+@KERNELS.register("triton")
+class TritonKernel(FusedKernel):
+    """Fused Triton forward/backward on CUDA (or CPU tensors under ``TRITON_INTERPRET=1``).
+
+    Same signature and results as the ``torch`` kernel (spikes bit for bit) for the registered
+    surrogates; float32 compute (half/bf16 are upcast), float64 unsupported.
+
+    Raises:
+        ValueError: when called on input it cannot run (see :meth:`unavailable`).
+    """
+
     name = "triton"
+    device_type = "cuda"
 
-    def unavailable(self, x, rule):
-        return "the triton kernel is not built yet"
+    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+        if x.device.type != "cuda" and not (x.device.type == "cpu" and _interpreting()):
+            return (f"kernel 'triton' runs on cuda tensors (or cpu tensors under TRITON_INTERPRET=1), "
+                    f"got a {x.device.type} tensor")
+        if x.dtype == torch.float64:
+            return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
+        if not isinstance(rule.surrogate, Surrogate):
+            return f"kernel 'triton' needs a registered surrogate, got the callable {rule.surrogate!r}"
+        if rule.fire_ratio != 1.0:
+            return "kernel 'triton' does not implement fire_ratio != 1 (DSR's alpha) yet"
+        if rule.surrogate.kernel_id not in _SURROGATE_IDS:
+            return (f"kernel 'triton' has no derivative for surrogate {rule.surrogate!r} "
+                    f"(kernel_id {rule.surrogate.kernel_id}); known: {', '.join(_SURROGATE_IDS.values())}")
+        return _import_triton()
+
+    def op(self):
+        _define_op()
+        return _OP
+
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
+        reason = self.unavailable(x, rule)
+        if reason is not None:
+            raise ValueError(reason)
+        return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)

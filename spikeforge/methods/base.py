@@ -1,0 +1,60 @@
+"""What a training method decides: the neurons a model gets, how inputs enter, which backward runs."""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+from torch import Tensor, nn
+
+from spikeforge.methods.dual import Dual, uniform_weights
+from spikeforge.neuron.factory import make_node
+
+__all__ = ["Method"]
+
+
+class Method:
+    """Base class of ``bptt``, ``ssf`` and ``dsr`` (registered in ``METHODS``).
+
+    Args:
+        faithful: run the method's per-step reading on the full ``[T, B, ...]`` graph (T× the backward
+            cost; the reference the one-step mode is measured against). Meaningless for bptt.
+
+    A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
+    nothing else in a model depends on the method.
+    """
+
+    name: ClassVar[str]
+    min_T: ClassVar[int] = 1
+
+    def __init__(self, faithful: bool = False) -> None:
+        self.faithful = bool(faithful)
+
+    @property
+    def one_step(self) -> bool:
+        """Whether training passes ``Dual(seq, flow)`` pairs between layers."""
+        return False
+
+    def make_neuron(self, config: Mapping[str, Any] | None = None, dsr: Mapping[str, Any] | None = None) -> nn.Module:
+        """A spiking layer for this method from a neuron config (``dsr``: the DSR form, used by ``dsr`` only)."""
+        return self.attach(make_node(config))
+
+    def attach(self, node: nn.Module) -> nn.Module:
+        """Set the node's gradient rule (none for BPTT); returns the node."""
+        return node
+
+    def check_T(self, T: int, who: str) -> None:
+        if T < self.min_T:
+            raise ValueError(f"{who}: method={self.name!r} needs T >= {self.min_T} (got T={T}): one step has no flow to average")
+
+    def enter(self, x: Tensor) -> Tensor | Dual:
+        """The model input ``[T, B, ...]`` as the first layer takes it under this method."""
+        if self.one_step and not self.faithful:
+            import torch
+
+            if torch.is_grad_enabled():
+                x = x.detach()
+                w = uniform_weights(x.shape[0], dtype=x.dtype if x.is_floating_point() else None, device=x.device)
+                return Dual(x, x.mean(0), w)
+        return x
+
+    def __repr__(self) -> str:
+        return f"{self.name}(faithful={self.faithful})" if self.faithful else f"{self.name}()"

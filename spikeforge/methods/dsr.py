@@ -1,0 +1,236 @@
+"""``dsr``: differentiation on spike representation (Meng et al., CVPR 2022; SPEC §5).
+
+Follows the official code (qymeng94/DSR, ``cifar/modules/neuron.py``); its quirks are the default.
+A DSR network is built for DSR: every spiking layer is a :class:`DSRNode` (soft reset, fires at
+α·V_th, spike value V_th (IF) or V_th/Δt (LIF), one learnable V_th per layer, clamped in place to
+its lower bound before every forward). Its representation o = Σ_t w_t·y_t (w_t uniform for IF,
+β^(T−1−t)/W for LIF, β = exp(−Δt/τ)) approximates clamp(Ī, 0, V_th) (IF) or clamp(Î/τ, 0, V_th/Δt)
+(LIF), and the backward differentiates that map:
+
+- IF: ∂o/∂Ī = 1[0 ≤ Ī ≤ V_th] (inclusive), ∂o/∂V_th = 1[Ī > V_th];
+- LIF: ∂o/∂Î = (1/τ)·1[0 < Î < V_th·τ/Δt] (strict), ∂o/∂V_th = Δt·1[Î > V_th/Δt] (the code's factor;
+  ``exact_vth_grad=True``: the closed form's 1/Δt).
+
+One-step (default): layers pass ``Dual(seq, flow)`` and the backward is one ANN-sized step.
+``faithful=True``: the official code's way on the full ``[T, B, ...]`` graph, the neuron's gradient
+replaced per step: G = Σ_t g_t (IF) or T·Σ_t w_t·g_t (LIF); ∂L/∂x_t = (G/T)·mask (IF) or
+G/(τ·T)·mask (LIF); ∂L/∂V_th = Σ G·1[Ī > V_th] (IF) or Δt·Σ G·1[Î > V_th/Δt] (LIF). Under ``bptt``
+the same :class:`DSRNode` trains with its surrogate and gives identical spike trains.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.methods.base import Method
+from spikeforge.methods.dual import Dual, aggregate, decay_weights, straight_through, uniform_weights
+from spikeforge.methods.registry import METHODS
+from spikeforge.neuron.node import BaseNode
+
+__all__ = ["DSR", "DSRNode", "DSRRule", "dsr_lif_preset"]
+
+KINDS = ("if", "lif")
+#: LIF settings of the official code by T (SPEC §5 table): init V_th, lower bound, Δt, α (τ = 1)
+LIF_PRESETS = {20: (0.3, 0.0005, 0.05, 0.3), 15: (0.3, 0.0005, 0.05, 0.4), 10: (0.3, 0.0005, 0.05, 0.4),
+               5: (0.6, 0.001, 0.1, 0.5)}
+IF_PRESET = (6.0, 0.01, 0.5)  # init V_th, lower bound, α
+
+
+def dsr_lif_preset(T: int) -> dict[str, float]:
+    """The official code's LIF settings for ``T`` in {5, 10, 15, 20}."""
+    if T not in LIF_PRESETS:
+        raise ValueError(f"dsr: the official code gives LIF settings for T in {sorted(LIF_PRESETS)}, got T={T}")
+    vth, lb, dt, alpha = LIF_PRESETS[T]
+    return {"kind": "lif", "v_threshold": vth, "lower_bound": lb, "dt": dt, "alpha": alpha, "tau": 1.0}
+
+
+class DSRNode(BaseNode):
+    """The DSR spiking neuron (IF or LIF form), soft reset, α-firing, learnable V_th.
+
+    IF: u ← u + x_t; s_t = Θ(u − α·V_th); u ← u − V_th·s_t; y_t = V_th·s_t.
+    LIF: u ← β·u + (1 − β)·x_t, β = exp(−Δt/τ); same firing and reset; y_t = V_th·s_t/Δt.
+
+    Args:
+        kind: ``"if"`` or ``"lif"``.
+        v_threshold: initial V_th (IF default 6; LIF default 0.3, the T = 20 preset).
+        lower_bound: V_th is clamped in place to max(V_th, lower_bound) before every forward.
+        alpha: firing at α·V_th (no gradient; spike value, reset and backward ignore it).
+        dt: Δt of the LIF form (steps); tau: τ of the LIF form.
+        surrogate_function, backend: as :class:`~spikeforge.neuron.node.BaseNode` (used under bptt).
+
+    Shape:
+        x ``[T, B, ...]`` → y ``[T, B, ...]`` with values in {0, V_th} (IF) or {0, V_th/Δt} (LIF).
+    """
+
+    def __init__(self, kind: str = "if", v_threshold: float | None = None, lower_bound: float | None = None,
+                 alpha: float | None = None, dt: float = 0.05, tau: float = 1.0,
+                 surrogate_function: Any = "atan", backend: str = "auto") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"DSRNode: kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        lif_defaults = dsr_lif_preset(20)
+        vth_d, lb_d, alpha_d = IF_PRESET if kind == "if" else (lif_defaults["v_threshold"], lif_defaults["lower_bound"],
+                                                             lif_defaults["alpha"])
+        v_threshold = vth_d if v_threshold is None else float(v_threshold)
+        lower_bound = lb_d if lower_bound is None else float(lower_bound)
+        alpha = alpha_d if alpha is None else float(alpha)
+        for name, value in (("v_threshold", v_threshold), ("lower_bound", lower_bound), ("alpha", alpha),
+                            ("dt", dt), ("tau", tau)):
+            if not (math.isfinite(float(value)) and float(value) > 0):
+                raise ValueError(f"DSRNode: {name} must be a finite number > 0, got {value}")
+        super().__init__(v_threshold=v_threshold, v_reset=None, detach_reset=True, surrogate_function=surrogate_function,
+                         backend=backend, learnable_threshold=True)
+        self.rule = type(self.rule)(v_reset=None, detach_reset=True, strict=False, surrogate=self.rule.surrogate,
+                                    fire_ratio=alpha)
+        self.kind, self.lower_bound, self.alpha = kind, lower_bound, alpha
+        self.dt, self.tau = float(dt), float(tau)
+        self.beta = math.exp(-self.dt / self.tau)
+
+    def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        lam, gain = (1.0, 1.0) if self.kind == "if" else (self.beta, 1.0 - self.beta)
+        return torch.tensor(lam, dtype=like.dtype, device=like.device), torch.tensor(gain, dtype=like.dtype, device=like.device)
+
+    def spike_value(self, like: Tensor) -> Tensor:
+        """V_th (IF) or V_th/Δt (LIF), differentiable in V_th."""
+        vth = self.threshold(like)
+        return vth if self.kind == "if" else vth / self.dt
+
+    def weights(self, T: int, like: Tensor) -> Tensor:
+        return (uniform_weights(T, like.dtype, like.device) if self.kind == "if"
+                else decay_weights(self.beta, T, like.dtype, like.device))
+
+    def clamp_threshold(self) -> None:
+        """V_th ← max(V_th, lower_bound), in place, as the official code does before every forward."""
+        with torch.no_grad():
+            self.v_threshold.clamp_(min=self.lower_bound)
+
+    def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
+        self.clamp_threshold()
+        spikes, _ = self.run_kernel(x, v_init)
+        return spikes * self.spike_value(x)
+
+    def extra_repr(self) -> str:
+        parts = [f"kind={self.kind!r}", f"v_threshold={float(self.v_threshold):g}", f"lower_bound={self.lower_bound:g}",
+                 f"alpha={self.alpha:g}"]
+        if self.kind == "lif":
+            parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
+        return ", ".join(parts + [f"surrogate={self.rule.surrogate!r}", f"backend={self.backend!r}"])
+
+
+class _PerStepRepresentationGrad(torch.autograd.Function):
+    """The official code's replaced neuron gradient on the ``[T, B, ...]`` graph."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, vth: Tensor, y: Tensor, weights: Tensor, m_in: Tensor, m_th: Tensor,
+                in_scale: float, th_scale: float) -> Tensor:
+        ctx.save_for_backward(weights, m_in, m_th)
+        ctx.scales = (in_scale, th_scale)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor):
+        weights, m_in, m_th = ctx.saved_tensors
+        in_scale, th_scale = ctx.scales
+        T = g.shape[0]
+        G = T * aggregate(g, weights.to(g.dtype))  # IF (uniform w): Σ_t g_t; LIF: T·Σ w_t g_t / W
+        gx = (G * m_in * (in_scale / T)).unsqueeze(0).expand_as(g).contiguous()
+        gvth = (G * m_th).sum() * th_scale
+        return gx, gvth.reshape(()), None, None, None, None, None, None
+
+
+class DSRRule:
+    """The DSR backward for one :class:`DSRNode` (set as ``node.grad_rule`` by :class:`DSR`)."""
+
+    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False) -> None:
+        self.faithful, self.exact_vth_grad = faithful, exact_vth_grad
+
+    def representation(self, node: DSRNode, x_seq: Tensor, spikes: Tensor):
+        """(weights, Ī or Î, o, input mask scaled by ∂o/∂Ī, V_th mask, V_th-gradient factor), no gradient."""
+        vth = node.threshold(x_seq).detach()
+        w = node.weights(x_seq.shape[0], x_seq)
+        rate_in = aggregate(x_seq, w)
+        o = aggregate(spikes, w) * node.spike_value(x_seq).detach()
+        if node.kind == "if":
+            m_in = ((rate_in >= 0) & (rate_in <= vth)).to(x_seq.dtype)
+            m_th = (rate_in > vth).to(x_seq.dtype)
+            th_scale = 1.0
+        else:
+            m_in = ((rate_in > 0) & (rate_in < vth * node.tau / node.dt)).to(x_seq.dtype) / node.tau
+            m_th = (rate_in > vth / node.dt).to(x_seq.dtype)
+            th_scale = 1.0 / node.dt if self.exact_vth_grad else node.dt
+        return w, rate_in, o, m_in, m_th, th_scale
+
+    def __call__(self, node: DSRNode, x: Tensor | Dual, v_init: Tensor | None = None):
+        if v_init is not None:
+            raise ValueError("DSRNode: dsr starts every neuron from rest; v_init is not supported")
+        node.clamp_threshold()
+        if isinstance(x, Dual):
+            return self.one_step(node, x)
+        if self.faithful and torch.is_grad_enabled():
+            return self.per_step(node, x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise ValueError("DSRNode was built for dsr (one-step): pass a Dual (the model's enter() does) or run under "
+                             "torch.no_grad(); a plain tensor would silently train with BPTT")
+        with torch.no_grad():
+            return node.bptt_forward(x)
+
+    def one_step(self, node: DSRNode, x: Dual) -> Dual:
+        with torch.no_grad():
+            x_seq = x.seq.to(x.flow.dtype)
+            spikes, _ = node.run_kernel(x_seq)
+            w, rate_value, o_value, m_in, m_th, th_scale = self.representation(node, x_seq, spikes)
+            y = spikes * node.spike_value(x_seq)
+        rate = straight_through(rate_value, x.flow)
+        vth = node.threshold(x.flow)
+        return Dual(y, straight_through(o_value, rate * m_in + vth * (m_th * th_scale)), w)
+
+    def per_step(self, node: DSRNode, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            spikes, _ = node.run_kernel(x.detach())
+            w, _, _, m_in, m_th, th_scale = self.representation(node, x.detach(), spikes)
+            y = spikes * node.spike_value(x)
+        in_scale = 1.0  # IF: G/T; LIF: G/(τ·T), the 1/τ is inside m_in
+        return _PerStepRepresentationGrad.apply(x, node.v_threshold, y, w, m_in, m_th, in_scale, th_scale)
+
+
+@METHODS.register("dsr")
+class DSR(Method):
+    """Differentiation on spike representation. Args: ``faithful``, ``exact_vth_grad``."""
+
+    name = "dsr"
+    min_T = 2
+
+    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False) -> None:
+        super().__init__(faithful)
+        self.rule = DSRRule(faithful, exact_vth_grad)
+
+    @property
+    def one_step(self) -> bool:
+        return True
+
+    def make_neuron(self, config: Mapping[str, Any] | None = None, dsr: Mapping[str, Any] | None = None) -> nn.Module:
+        """A :class:`DSRNode` from ``dsr`` (a DSRNode config), or derived from the model's neuron ``config``:
+        kind ``if`` → DSR-IF, ``lif`` with soft reset → DSR-LIF; hard reset or PLIF raise."""
+        if dsr is None:
+            cfg = dict(config or {})
+            kind = cfg.get("kind", "lif")
+            if kind not in KINDS or cfg.get("v_reset", 0.0) is not None:
+                raise ValueError(
+                    f"dsr: a neuron of kind {kind!r} with v_reset={cfg.get('v_reset', 0.0)!r} cannot take the DSR form "
+                    "(soft reset, alpha-firing, learnable V_th); the model must give a DSR neuron config")
+            dsr = {"kind": kind}
+        return self.attach(DSRNode(**dict(dsr)))
+
+    def attach(self, node: nn.Module) -> nn.Module:
+        if not isinstance(node, DSRNode):
+            raise ValueError(f"dsr: needs DSRNode neurons (soft reset, alpha-firing, learnable V_th); got {type(node).__name__}")
+        node.grad_rule = self.rule
+        return node
+
+    def __repr__(self) -> str:
+        opts = [f"faithful={self.faithful}"] if self.faithful else []
+        if self.rule.exact_vth_grad:
+            opts.append("exact_vth_grad=True")
+        return f"dsr({', '.join(opts)})"

@@ -1,0 +1,130 @@
+"""``ssf``: stabilized spiking flow (Wang et al., ICCV 2023; SPEC §4). No official code is public.
+
+Forward: the exact spike trains. Backward through the decay-weighted flows, once, not through time:
+with w_t = λ^(T−1−t)/W, FI = Σ w_t·I[t] (I = κ·X, the charge the neuron integrates) and
+FO = Σ w_t·o[t],
+
+    ∂FO/∂FI = 1[0 < FI < V_th]    (supp. S7: slope 1; ``slope="clamp"`` uses the clamp's 1/V_th)
+
+- one-step (default): layers pass ``Dual(seq, flow)``; a neuron's FI value comes from its own input
+  sequence with its own λ, its gradient straight-through from the incoming flow; its FO value is the
+  aggregate of its own spikes; the whole backward is one ANN-sized step.
+- ``faithful=True``: the per-step reading of S6 on the full ``[T, B, ...]`` graph: every step gets
+  ∂L/∂I[t] = (Σ_s w_s·g[s])·mask with g[s] = ∂L/∂o[s]; T× the backward cost.
+
+Neurons must reset to 0 (hard) or by V_th (soft); V_th is not trained; PLIF's ``w`` has no temporal
+path here and is frozen (a warning says so).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from spikeforge.methods.base import Method
+from spikeforge.methods.dual import Dual, aggregate, decay_weights, straight_through
+from spikeforge.methods.registry import METHODS
+from spikeforge.neuron.node import BaseNode, PLIFNode
+
+__all__ = ["SSF", "SSFRule"]
+
+SLOPES = ("one", "clamp")
+
+
+class _PerStepFlowGrad(torch.autograd.Function):
+    """Forward: the given spikes. Backward: ∂L/∂x[t] = κ·(Σ_s w_s·g[s])·slope_mask, the same for every t."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, spikes: Tensor, weights: Tensor, scaled_mask: Tensor) -> Tensor:
+        ctx.save_for_backward(weights, scaled_mask)
+        return spikes
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor):
+        weights, scaled_mask = ctx.saved_tensors
+        g_flow = aggregate(g, weights.to(g.dtype))
+        return (g_flow * scaled_mask).unsqueeze(0).expand_as(g).contiguous(), None, None, None
+
+
+class SSFRule:
+    """The SSF backward for one neuron (set as ``node.grad_rule`` by :class:`SSF`)."""
+
+    def __init__(self, faithful: bool = False, slope: str = "one") -> None:
+        if slope not in SLOPES:
+            raise ValueError(f"ssf: slope must be one of {', '.join(SLOPES)}, got {slope!r}")
+        self.faithful, self.slope = faithful, slope
+
+    def flows(self, node: BaseNode, x_seq: Tensor, spikes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """(weights [T], FI value, FO value, ∂FO/∂FI mask, κ) from the node's own λ and κ (no gradient)."""
+        decay, gain = (c.detach() for c in node.coefficients(x_seq))
+        vth = node.threshold(x_seq).detach()
+        w = decay_weights(decay, x_seq.shape[0], dtype=x_seq.dtype, device=x_seq.device)
+        fi = gain * aggregate(x_seq, w)
+        fo = aggregate(spikes, w)
+        mask = ((fi > 0) & (fi < vth)).to(x_seq.dtype)
+        if self.slope == "clamp":
+            mask = mask / vth
+        return w, fi, fo, mask, gain
+
+    def __call__(self, node: BaseNode, x: Tensor | Dual, v_init: Tensor | None = None):
+        if v_init is not None:
+            raise ValueError(f"{type(node).__name__}: ssf starts every neuron from rest; v_init is not supported")
+        if isinstance(x, Dual):
+            return self.one_step(node, x)
+        if self.faithful and torch.is_grad_enabled():
+            return self.per_step(node, x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise ValueError(f"{type(node).__name__} was built for ssf (one-step): pass a Dual (the model's enter() does) "
+                             "or run under torch.no_grad(); a plain tensor would silently train with BPTT")
+        return node.bptt_forward(x)
+
+    def one_step(self, node: BaseNode, x: Dual) -> Dual:
+        with torch.no_grad():
+            x_seq = x.seq.to(x.flow.dtype)
+            spikes, _ = node.run_kernel(x_seq)
+            w, fi_value, fo_value, mask, gain = self.flows(node, x_seq, spikes)
+        fi = straight_through(fi_value, gain * x.flow)
+        return Dual(spikes, straight_through(fo_value, fi * mask), w)
+
+    def per_step(self, node: BaseNode, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            spikes, _ = node.run_kernel(x.detach())
+            w, _, _, mask, gain = self.flows(node, x.detach(), spikes)
+        return _PerStepFlowGrad.apply(x, spikes, w, gain * mask)
+
+
+@METHODS.register("ssf")
+class SSF(Method):
+    """Stabilized spiking flow. Args: ``faithful`` (per-step reading, T× backward), ``slope`` ("one" | "clamp")."""
+
+    name = "ssf"
+    min_T = 2
+
+    def __init__(self, faithful: bool = False, slope: str = "one") -> None:
+        super().__init__(faithful)
+        self.rule = SSFRule(faithful, slope)
+
+    @property
+    def one_step(self) -> bool:
+        return True
+
+    def attach(self, node: nn.Module) -> nn.Module:
+        if not isinstance(node, BaseNode):
+            raise ValueError(f"ssf: cannot attach to {type(node).__name__}; expected a spiking neuron")
+        if node.rule.v_reset not in (None, 0.0) or node.rule.fire_ratio != 1.0:
+            raise ValueError(f"ssf: neurons must reset to 0 or by V_th and fire at V_th (SPEC §4); got {node!r}")
+        if node.learnable_threshold:
+            raise ValueError("ssf: V_th is not trained under ssf; build the neuron without learnable_threshold")
+        if isinstance(node, PLIFNode):
+            warnings.warn("ssf: PLIF's w has no temporal path under ssf; it is frozen", UserWarning, stacklevel=3)
+            node.w.requires_grad_(False)
+        node.grad_rule = self.rule
+        return node
+
+    def __repr__(self) -> str:
+        opts = [f"faithful={self.faithful}"] if self.faithful else []
+        if self.rule.slope != "one":
+            opts.append(f"slope={self.rule.slope!r}")
+        return f"ssf({', '.join(opts)})"
