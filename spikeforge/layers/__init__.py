@@ -5,14 +5,17 @@
 - :class:`ThresholdDependentBatchNorm` (alias :data:`TdBN`): tdBN, SPEC §6.2.
 - :class:`TimeFixedDropout`: one dropout mask per sample, reused at every step (SPEC §7.2).
 - :class:`VotingLayer`: the PLIF networks' average-pool vote over the feature dim (SPEC §7.2).
+- :class:`SEWConnect`: SEW ResNet's ADD / AND / IAND connect functions (SPEC §7.1).
 """
 from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm
 from spikeforge.layers.dropout import TimeFixedDropout
+from spikeforge.layers.sew import SEWConnect
 from spikeforge.layers.time_distributed import TimeDistributed, seq_to_ann
 from spikeforge.layers.voting import VotingLayer
 
 __all__ = [
     "BatchNormTB",
+    "SEWConnect",
     "TdBN",
     "ThresholdDependentBatchNorm",
     "TimeDistributed",

@@ -32,7 +32,7 @@ def test_every_parameter_gets_gradient():
 
 def test_bad_input_and_method():
     model = create_model("digits_snn")
-    with pytest.raises(ValueError, match=r"expected input \[B, 64\] or \[T, B, 64\], got \(2, 63\)"):
+    with pytest.raises(ValueError, match=r"expected input \[B, 64\] \(static, repeated over T=4\) or \[T, B, 64\], got \(2, 63\)"):
         model(torch.rand(2, 63))
     with pytest.raises(ValueError, match="method 'sgd' is not registered; choose one of: bptt, dsr, ssf"):
         create_model("digits_snn", method="sgd")
