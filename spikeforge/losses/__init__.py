@@ -1,7 +1,8 @@
 """Losses (SPEC §10): ``get_loss(name, **kw)``; called as ``loss(out, target)``.
 
-``out`` is a :class:`~spikeforge.models.output.ModelOutput` or logits ``[B, K]``; ``target`` ``[B]`` int64.
-This module holds the plain classification losses; the methods issue adds TET and the MPD stand-in.
+``out`` is a :class:`~spikeforge.models.output.ModelOutput` or logits ``[B, K]`` (``tet``: also the
+per-step tensor ``[T, B, K]``); ``target`` ``[B]`` int64. ``ce``, ``mse_onehot`` here; ``tet``,
+``tet_ce`` in :mod:`.tet`; ``mpd_ding2019`` (the RecDis stand-in) in :mod:`.mpd`.
 """
 from __future__ import annotations
 
@@ -48,4 +49,12 @@ class MSEOneHot(nn.Module):
 
 
 def get_loss(name: str, **kwargs: Any) -> nn.Module:
-    return LOSSES.get(name, **kwargs)
+    """The loss registered as ``name`` built with ``kwargs``; unknown names and options raise."""
+    try:
+        return LOSSES.get(name, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"loss {name!r}: bad option in {kwargs}: {err}") from None
+
+
+from spikeforge.losses import mpd as _mpd  # noqa: E402,F401  (registers mpd_ding2019)
+from spikeforge.losses import tet as _tet  # noqa: E402,F401  (registers tet, tet_ce)
