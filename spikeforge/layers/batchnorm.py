@@ -13,6 +13,11 @@ momentum m and the unbiased variance ``σ²·n/(n−1)``, n = T·B·H·W; eval u
 statistics under the same α·V_th. ``gamma_init=True`` is the SpikingJelly variant: plain BN over
 T·B whose γ starts at α·V_th, with no constant factor (same forward at init, different γ-gradient
 scale).
+
+Under ``ssf``/``dsr`` both classes take a ``Dual(seq, flow)`` (DESIGN "Where the two streams need
+care"): values come from ``seq`` (one fused BN call over the folded T·B batch, which also updates the
+running statistics once), gradients travel along ``flow`` as BN's on the flow batch, with the
+statistics' values replaced by those of ``seq``.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
+
+from spikeforge.methods.dual import Dual
 
 __all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN"]
 
@@ -46,9 +53,17 @@ class BatchNormTB(_BatchNorm):
             batch statistics are used in eval too.
         device, dtype: factory options of the parameters and buffers.
 
+    Under ``ssf``/``dsr`` the input is a ``Dual(seq, flow, weights)``. Training (batch statistics):
+    ``seq`` is normalised exactly as a plain input (μ_s, σ²_s over (T, B, spatial); running
+    statistics updated once, from ``seq``); the flow output is ``γ·(flow − μ)/√(σ² + ε) + β`` with
+    ``μ = μ_f + (μ_s − μ_f).detach()`` and ``σ² = σ²_f + (σ²_s − σ²_f).detach()``, μ_f and biased σ²_f
+    over (B, spatial) of ``flow``: its value is the aggregate of the ``seq`` output, its gradient
+    BN's on the flow batch. Eval (running statistics): the layer is affine and maps both streams.
+
     Shape:
-        Input: ``[T, B, C]``, ``[T, B, C, L]`` or ``[T, B, C, H, W]`` (T steps, B samples, C channels).
-        Output: same shape and dtype as the input.
+        Input: ``[T, B, C]``, ``[T, B, C, L]`` or ``[T, B, C, H, W]`` (T steps, B samples, C channels),
+            or a ``Dual`` with such a ``seq`` and ``flow`` ``[B, C, ...]``.
+        Output: same shape and dtype as the input (a ``Dual`` for a ``Dual``).
 
     Attributes:
         weight, bias: ``[C]`` γ and β (absent when ``affine=False``).
@@ -63,6 +78,8 @@ class BatchNormTB(_BatchNorm):
         >>> bn(torch.randn(4, 8, 16, 32, 32)).shape
         torch.Size([4, 8, 16, 32, 32])
     """
+
+    supports_dual = True  # takes a Dual as its own layer (spikeforge.methods.dual.reject_batchnorm)
 
     def __init__(
         self,
@@ -113,23 +130,72 @@ class BatchNormTB(_BatchNorm):
         return factor
 
     # -- forward ---------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> Tensor:  # x [T, B, C, *] -> [T, B, C, *], statistics over (T, B, *)
+    def _uses_batch_stats(self) -> bool:
+        return self.training or (self.running_mean is None and self.running_var is None)
+
+    def _running(self) -> tuple[Tensor | None, Tensor | None]:
+        """The running buffers F.batch_norm reads (eval) or updates (training), or (None, None)."""
+        track = not self.training or self.track_running_stats
+        return (self.running_mean, self.running_var) if track else (None, None)
+
+    def forward(self, x: Tensor | Dual) -> Tensor | Dual:  # x [T, B, C, *] -> [T, B, C, *], statistics over (T, B, *)
+        if isinstance(x, Dual):
+            return self._forward_dual(x)
         self._check_input_dim(x)
         factor = self._average_factor()
-        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
-        track = not self.training or self.track_running_stats
+        running_mean, running_var = self._running()
         weight, bias = self._affine(x)
         y = F.batch_norm(
-            x.flatten(0, 1),
-            self.running_mean if track else None,
-            self.running_var if track else None,
-            weight,
-            bias,
-            use_batch_stats,
-            factor,
-            self.eps,
+            x.flatten(0, 1), running_mean, running_var, weight, bias, self._uses_batch_stats(), factor, self.eps
         )
         return y.unflatten(0, x.shape[:2])
+
+    def _forward_dual(self, x: Dual) -> Dual:
+        """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``."""
+        flow = x.flow
+        seq = x.seq.to(flow.dtype) if x.seq.dtype == torch.bool else x.seq
+        self._check_input_dim(seq)
+        if not self._uses_batch_stats():
+            # Running statistics: an affine map per channel, applied to both streams.
+            with torch.no_grad():
+                seq_out = self.forward(seq)
+            weight, bias = self._affine(flow)
+            flow_out = F.batch_norm(flow, self.running_mean, self.running_var, weight, bias, False, 0.0, self.eps)
+            return Dual(seq_out, flow_out, x.weights)
+
+        c = self.num_features
+        if self.training and seq.numel() // c == 1:  # as F.batch_norm's check
+            raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, "
+                             f"got input shape {tuple(seq.shape)}")
+        with torch.no_grad():
+            factor = self._average_factor()
+            running_mean, running_var = self._running()
+            weight, bias = self._affine(seq)
+            # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
+            # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with.
+            y, mean_s, invstd_s = torch.native_batch_norm(
+                seq.flatten(0, 1), weight, bias, running_mean, running_var, True, factor, self.eps
+            )
+            seq_out = y.unflatten(0, seq.shape[:2])
+            mean_s = mean_s.to(flow.dtype)
+            invstd_s = invstd_s.to(flow.dtype)
+            var_eps_s = invstd_s.pow(-2)  # σ²_s + ε
+
+        dims = [0] + list(range(2, flow.dim()))
+        shape = [1, c] + [1] * (flow.dim() - 2)
+        var_f, mean_f = torch.var_mean(flow, dims, correction=0)
+        mean = mean_f + (mean_s - mean_f).detach()
+        var_eps = (var_f + self.eps) + (var_eps_s - (var_f + self.eps)).detach()
+        invstd_path = var_eps.rsqrt()
+        invstd = invstd_s + (invstd_path - invstd_path.detach())  # value exactly the seq's 1/√(σ²_s + ε)
+        scale = invstd
+        weight, bias = self._affine(flow)
+        if weight is not None:
+            scale = scale * weight.to(flow.dtype)
+        flow_out = (flow - mean.view(shape)) * scale.view(shape)
+        if bias is not None:
+            flow_out = flow_out + bias.to(flow.dtype).view(shape)
+        return Dual(seq_out, flow_out, x.weights)
 
     def _repr_options(self) -> list[str]:
         parts = [str(self.num_features)]

@@ -3,14 +3,18 @@
 Dropping a different set of units at every step would let each unit through on some steps and
 so average the dropout away over T; the PLIF networks (Fang et al., ICCV 2021) draw one mask per
 sample ``[B, ...]`` per forward and reuse it at every step. SpikingJelly calls this
-``layer.Dropout`` in multi-step mode.
+``layer.Dropout`` in multi-step mode. Under ssf/dsr the one mask multiplies ``seq`` at every step
+and ``flow`` alike (DESIGN "Dropout"), so ``flow`` stays the aggregate of ``seq``.
 """
 from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from spikeforge.methods.dual import Dual
 
 __all__ = ["TimeFixedDropout"]
 
@@ -26,8 +30,9 @@ class TimeFixedDropout(nn.Module):
         p: probability of dropping a unit, in [0, 1). Default 0.5 (the PLIF networks' value).
 
     Shape:
-        Input: ``[T, B, *]`` (T steps, B samples, ``*`` any feature dims).
-        Output: same shape and dtype; the mask has shape ``[B, *]``.
+        Input: ``[T, B, *]`` (T steps, B samples, ``*`` any feature dims), or a ``Dual`` with such a
+            ``seq`` and ``flow`` ``[B, *]`` (one mask for both streams).
+        Output: same shape and dtype (a ``Dual`` for a ``Dual``); the mask has shape ``[B, *]``.
 
     Raises:
         ValueError: ``p`` outside [0, 1); input of rank < 2.
@@ -46,7 +51,15 @@ class TimeFixedDropout(nn.Module):
             raise ValueError(f"TimeFixedDropout: p must be a probability in [0, 1), got {p}")
         self.p = p
 
-    def forward(self, x: Tensor) -> Tensor:  # x [T, B, ...] -> [T, B, ...], one mask [B, ...] for all T
+    def forward(self, x: Tensor | Dual) -> Tensor | Dual:  # x [T, B, ...] -> [T, B, ...], one mask [B, ...] for all T
+        if isinstance(x, Dual):
+            if not self.training or self.p == 0.0:
+                return x
+            mask = F.dropout(x.flow.new_ones(x.flow.shape), self.p, training=True)  # [B, ...], {0, 1/(1-p)}
+            with torch.no_grad():
+                seq = x.seq.to(x.flow.dtype) if x.seq.dtype == torch.bool else x.seq
+                seq = seq * mask.to(seq.dtype)
+            return Dual(seq, x.flow * mask, x.weights)
         if not isinstance(x, Tensor):
             raise TypeError(f"TimeFixedDropout: expected a Tensor [T, B, ...], got {type(x).__name__}")
         if x.dim() < 2:

@@ -1,11 +1,14 @@
 """The PLIF networks' voting layer (SPEC §7.2; Fang et al., ICCV 2021; SpikingJelly ``layer.VotingLayer``).
 
 The last FC layer has ``voting_size`` neurons per class (10·K); each class's score is the mean
-over its group: ``AvgPool1d(voting_size, voting_size)`` over the feature dim.
+over its group: ``AvgPool1d(voting_size, voting_size)`` over the feature dim. Linear, so under
+ssf/dsr it maps both streams of a ``Dual``.
 """
 from __future__ import annotations
 
 from torch import Tensor, nn
+
+from spikeforge.methods.dual import Dual, map_linear
 
 __all__ = ["VotingLayer"]
 
@@ -20,7 +23,8 @@ class VotingLayer(nn.Module):
         voting_size: neurons per class v (int > 0). Default 10.
 
     Shape:
-        Input: ``[*, K*v]`` (any leading dims, e.g. ``[T, B]``). Output: ``[*, K]``, dtype of the input.
+        Input: ``[*, K*v]`` (any leading dims, e.g. ``[T, B]``), or a ``Dual`` (both streams are
+            averaged). Output: ``[*, K]``, dtype of the input (a ``Dual`` for a ``Dual``).
 
     Raises:
         ValueError: ``voting_size`` not a positive int; a 0-dim input; a feature dim not divisible by v.
@@ -36,7 +40,18 @@ class VotingLayer(nn.Module):
             raise ValueError(f"VotingLayer: voting_size must be a positive int (neurons per class), got {voting_size!r}")
         self.voting_size = voting_size
 
-    def forward(self, x: Tensor) -> Tensor:  # x [..., K*v] -> [..., K]
+    def forward(self, x: Tensor | Dual) -> Tensor | Dual:  # x [..., K*v] -> [..., K]
+        if isinstance(x, Dual):
+            self._check(x.seq)
+            return map_linear(self._vote, x)
+        self._check(x)
+        return self._vote(x)
+
+    def _vote(self, x: Tensor) -> Tensor:
+        n = x.shape[-1]
+        return x.unflatten(-1, (n // self.voting_size, self.voting_size)).mean(-1)
+
+    def _check(self, x: Tensor) -> None:
         if not isinstance(x, Tensor):
             raise TypeError(f"VotingLayer: expected a Tensor [..., K*voting_size], got {type(x).__name__}")
         if x.dim() < 1:
@@ -47,7 +62,6 @@ class VotingLayer(nn.Module):
                 f"VotingLayer: the last dim ({n}, input shape {tuple(x.shape)}) must be a multiple of "
                 f"voting_size={self.voting_size}"
             )
-        return x.unflatten(-1, (n // self.voting_size, self.voting_size)).mean(-1)
 
     def extra_repr(self) -> str:
         return f"voting_size={self.voting_size}"

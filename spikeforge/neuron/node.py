@@ -7,10 +7,10 @@ SpikingJelly's ``H = V + (X − (V − V_reset))/τ`` for LIF with ``decay_input
 
 Modules hold no state between calls: every ``forward(x)`` starts from ``v_init`` or ``v_rest``.
 
-Defaults are the SEW/PLIF papers' presets and match SpikingJelly's except: ``detach_reset=True``
-(SpikingJelly: False) and the surrogate ATan with α = 2 (SpikingJelly: Sigmoid α = 4 for
-``BaseNode``, ATan α = 2 for ``IFNode``/``LIFNode`` — same). ``strict`` firing (H > V_th) is off by
-default, as in SpikingJelly; TET, tdBN and Yao et al. turn it on.
+Defaults are the SEW/PLIF papers' presets and differ from SpikingJelly 2.0.0's in two places:
+``detach_reset=True`` (SpikingJelly: False) and the surrogate ATan with α = 2 (SpikingJelly's
+``IFNode``/``LIFNode`` default to Sigmoid α = 4). V_th = 1, hard reset to 0 and τ = 2 are the same.
+``strict`` firing (H > V_th) is off by default, as in SpikingJelly; TET, tdBN and Yao et al. turn it on.
 """
 from __future__ import annotations
 

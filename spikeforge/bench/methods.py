@@ -1,0 +1,106 @@
+"""``spikeforge bench methods``: training-step time and peak memory per method and T.
+
+For each method (``bptt``, ``ssf``, ``dsr`` and their ``faithful`` variants) and each T, a fresh
+subprocess builds ``--model`` with that method, draws a random batch ``[B, C, H, W]`` (repeated over
+T by the model), and times ``--steps`` training steps (forward + backward + SGD step; median after
+one warm-up step). Memory: the CPU allocator keeps no peak statistics, so each subprocess reports
+its peak resident set size (``ru_maxrss``) minus its resident size just before the first step
+(model, optimizer and batch built): the extra memory one training step needs. A method the model
+cannot take is reported with the reason instead of numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+__all__ = ["add_parser", "run", "measure_one"]
+
+METHODS = ("bptt", "ssf", "dsr", "ssf:faithful", "dsr:faithful")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def measure_one(model_name: str, method: str, T: int, batch: int, size: int, steps: int, seed: int = 0) -> dict:
+    """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
+    from spikeforge.methods import get_method
+    from spikeforge.models import create_model
+
+    name, _, mode = method.partition(":")
+    torch.manual_seed(seed)
+    try:
+        m = get_method(name, faithful=True) if mode == "faithful" else get_method(name)
+        model = create_model(model_name, method=m, T=T)
+    except ValueError as err:
+        return {"method": method, "model": model_name, "T": T, "batch": batch, "error": str(err)}
+    shape = [size if d is None else d for d in model.input_shape]
+    if len(shape) == 3 and model.input_shape[1] is None:
+        shape[1:] = [size, size]
+    x = torch.rand(batch, *shape)
+    y = torch.randint(0, model.num_classes, (batch,))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+    base = _rss_mb()
+    step()  # warm-up (first-use kernel builds, allocator growth)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(1e3 * (time.perf_counter() - start))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB on Linux
+    return {"method": method, "model": model_name, "T": T, "batch": batch, "step_ms": statistics.median(times),
+            "peak_mem_mb": peak - base, "input": shape, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": "cpu"}
+
+
+def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool) -> list[dict]:
+    rows = []
+    if not as_json:
+        print(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps; peak_mem = peak RSS of a fresh process "
+              "minus its RSS before the first step (the CPU allocator keeps no peak statistics)")
+        print(f"{'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
+    for T in Ts:
+        for method in methods:
+            cmd = [sys.executable, "-c", "import json,sys; from spikeforge.bench.methods import measure_one; "
+                   f"print(json.dumps(measure_one({model!r}, {method!r}, {T}, {batch}, {size}, {steps})))"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                row = {"method": method, "model": model, "T": T, "batch": batch,
+                       "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+            else:
+                row = json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            if as_json:
+                print(json.dumps(row), flush=True)
+            elif "error" in row:
+                print(f"{method:14s} {T:3d}  not run: {row['error']}", flush=True)
+            else:
+                print(f"{method:14s} {T:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}", flush=True)
+    return rows
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("methods", help="training-step time and memory of bptt / ssf / dsr")
+    p.add_argument("--model", default="resnet19")
+    p.add_argument("--T", type=int, nargs="+", default=[2, 4, 6, 8, 16])
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--size", type=int, default=32, help="input height and width")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), help="names, ':faithful' for the per-step variants")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json), 0)[1])

@@ -1,0 +1,551 @@
+// Fused multi-step LIF-family forward/backward on CPU (the ``cpu`` kernel of spikeforge).
+//
+// Compiled at run time by spikeforge/neuron/kernels/cpu.py with torch.utils.cpp_extension.load_inline
+// (which prepends #include <torch/extension.h> and generates the bindings of the three functions at the
+// end of this file). The dynamics and the backward formulas are those of spikeforge/neuron/kernels/base.py:
+//
+//   H[t] = (lam*V[t-1] + gain*X[t]) + c,   c = (1 - lam)*v_rest
+//   S[t] = H - vth >= 0   (> 0 when strict)
+//   V[t] = S ? v_reset : H   (hard)   |   V[t] = H - (S ? vth : 0)   (soft)
+//
+// It must be built with -ffp-contract=off: the charge is rounded after every operation exactly like
+// the torch reference, so that spikes agree bit for bit.
+//
+// Layout: x, spikes, h, v_seq are [T, N] contiguous. Work is split over N (at::parallel_for); each task
+// walks blocks of kBlock neurons, keeping the per-neuron state (V, or delta and the parameter partials)
+// in a small local buffer and sweeping t outer / neuron inner, so every access is contiguous and the
+// inner loops vectorise.
+//
+// SIMD: the build targets the baseline ISA (no -march=native: a cached build may be loaded on another
+// CPU). On x86-64 the float kernels are compiled a second time for AVX2 (without FMA) and chosen at run
+// time when the CPU has it; both give the same bits. lif_simd() reads or forces the choice (for tests).
+
+#include <ATen/Parallel.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define SPIKEFORGE_HAVE_AVX2_PATH 1
+#define SPIKEFORGE_AVX2 __attribute__((target("avx2"), noinline))
+#else
+#define SPIKEFORGE_HAVE_AVX2_PATH 0
+#endif
+
+#if defined(__GNUC__)
+#define SPIKEFORGE_INLINE inline __attribute__((always_inline))
+#define SPIKEFORGE_NOINLINE __attribute__((noinline))
+#else
+#define SPIKEFORGE_INLINE inline
+#define SPIKEFORGE_NOINLINE
+#endif
+
+namespace spikeforge_cpu {
+
+constexpr int64_t kBlock = 2048;  // neurons per block: the per-neuron state (at most 4 x 16 KiB) stays in L2
+
+enum Surrogate : int { kAtan = 0, kSigmoid = 1, kRect = 2, kTriangle = 3, kConst = 4 };
+
+// ---------------------------------------------------------------------------------------- utilities
+
+// 0: baseline ISA, 1: AVX2. Starts at the best level the CPU supports.
+inline int detect_simd() {
+#if SPIKEFORGE_HAVE_AVX2_PATH
+  __builtin_cpu_init();  // harmless when libgcc's constructor already ran; needed if it has not
+  return __builtin_cpu_supports("avx2") ? 1 : 0;
+#else
+  return 0;
+#endif
+}
+
+inline std::atomic<int>& simd_level() {
+  static std::atomic<int> level{detect_simd()};
+  return level;
+}
+
+// Work per parallel task: at least ~64k neuron-steps, and at least one block.
+inline int64_t grain_for(int64_t steps) {
+  return std::max<int64_t>(kBlock, (int64_t(1) << 16) / std::max<int64_t>(steps, 1));
+}
+
+// A fresh large output is faulted in page by page as the kernel first writes it, which costs more than
+// the kernel itself on 4 KiB pages. Ask for transparent huge pages on the 2 MiB-aligned interior of each
+// new output (a hint: a no-op where THP is off or the memory is already mapped).
+inline void advise_huge_pages(const at::Tensor& t) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t(1) << 21;
+  const size_t nbytes = t.numel() * t.element_size();
+  if (nbytes < 4 * kHuge) return;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
+  const uintptr_t lo = (p + kHuge - 1) & ~(kHuge - 1), hi = (p + nbytes) & ~(kHuge - 1);
+  if (hi > lo) (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#else
+  (void)t;
+#endif
+}
+
+// exp(x) in float from plain arithmetic, so that the sigmoid surrogate's loop vectorises (a libm call
+// does not): Cody-Waite reduction x = n*ln2 + r (n rounded by adding 1.5*2^23), the degree-6 Cephes
+// polynomial for exp(r), and 2^n through the exponent bits. Within 1.5 ulp of exp over the clamped
+// range [-87.3, 88.4] (outside it the result saturates near 1.2e-38 / 2.4e38); NaN stays NaN.
+SPIKEFORGE_INLINE float exp_vec(float x) {
+  x = std::min(std::max(x, -87.33654475f), 88.37626266f);
+  const float magic = 12582912.0f;
+  const float shifted = x * 1.44269504088896341f + magic;
+  const float fn = shifted - magic;
+  int32_t ibits;
+  std::memcpy(&ibits, &shifted, sizeof ibits);
+  const int32_t n = ibits - 0x4B400000;
+  float r = x - fn * 0.693359375f;
+  r = r - fn * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r;
+  p = p + 1.0f;
+  const int32_t bits = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+SPIKEFORGE_INLINE double exp_vec(double x) { return std::exp(x); }  // float64 is rare: libm, scalar
+
+// ------------------------------------------------------------------------------------------ forward
+
+template <typename T>
+struct ForwardArgs {
+  const T* x;   // [T, N]
+  const T* v0;  // [N]
+  T* s;         // [T, N] spikes
+  T* h;         // [T, N] potential after charge
+  T* vseq;      // [T, N] potential after reset (RETURN_V only)
+  int64_t steps, n;
+  T lam, gain, vth, c, vreset;
+};
+
+// One time step of one block: charge, fire, reset.
+template <typename T, bool HARD, bool STRICT, bool RETURN_V>
+SPIKEFORGE_INLINE void forward_row(const T* __restrict__ xt, T* __restrict__ v, T* __restrict__ st,
+                                   T* __restrict__ ht, T* __restrict__ vt, int64_t nb, T lam, T gain, T vth, T c,
+                                   T vreset) {
+#pragma omp simd
+  for (int64_t i = 0; i < nb; ++i) {
+    const T a = lam * v[i];
+    const T b = gain * xt[i];
+    T hh = a + b;
+    hh = hh + c;
+    const T d = hh - vth;
+    const bool spike = STRICT ? (d > T(0)) : (d >= T(0));
+    const T vn = HARD ? (spike ? vreset : hh) : hh - (spike ? vth : T(0));
+    ht[i] = hh;
+    st[i] = spike ? T(1) : T(0);
+    if (RETURN_V) vt[i] = vn;
+    v[i] = vn;
+  }
+}
+
+// Neurons [begin, end), block by block, t outer.
+template <typename T, bool HARD, bool STRICT, bool RETURN_V>
+SPIKEFORGE_INLINE void forward_range(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
+  alignas(64) T v[kBlock];
+  for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
+    const int64_t nb = std::min(kBlock, end - b0);
+    std::copy(a.v0 + b0, a.v0 + b0 + nb, v);
+    for (int64_t t = 0; t < a.steps; ++t) {
+      const int64_t off = t * a.n + b0;
+      forward_row<T, HARD, STRICT, RETURN_V>(a.x + off, v, a.s + off, a.h + off,
+                                             RETURN_V ? a.vseq + off : nullptr, nb, a.lam, a.gain, a.vth, a.c,
+                                             a.vreset);
+    }
+  }
+}
+
+template <typename T, bool HARD, bool STRICT, bool RETURN_V>
+SPIKEFORGE_NOINLINE void forward_range_base(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
+  forward_range<T, HARD, STRICT, RETURN_V>(a, begin, end);
+}
+
+#if SPIKEFORGE_HAVE_AVX2_PATH
+template <typename T, bool HARD, bool STRICT, bool RETURN_V>
+SPIKEFORGE_AVX2 void forward_range_avx2(const ForwardArgs<T>& a, int64_t begin, int64_t end) {
+  forward_range<T, HARD, STRICT, RETURN_V>(a, begin, end);
+}
+#endif
+
+template <typename T, bool HARD, bool STRICT, bool RETURN_V>
+void forward_impl(const ForwardArgs<T>& a) {
+  const int simd = simd_level().load();
+  at::parallel_for(0, a.n, grain_for(a.steps), [&](int64_t begin, int64_t end) {
+#if SPIKEFORGE_HAVE_AVX2_PATH
+    if constexpr (std::is_same<T, float>::value) {
+      if (simd >= 1) return forward_range_avx2<T, HARD, STRICT, RETURN_V>(a, begin, end);
+    }
+#endif
+    (void)simd;
+    forward_range_base<T, HARD, STRICT, RETURN_V>(a, begin, end);
+  });
+}
+
+template <typename T>
+void forward_dispatch(bool hard, bool strict, bool return_v, const ForwardArgs<T>& a) {
+  const int code = (hard ? 4 : 0) | (strict ? 2 : 0) | (return_v ? 1 : 0);
+  switch (code) {
+    case 0: return forward_impl<T, false, false, false>(a);
+    case 1: return forward_impl<T, false, false, true>(a);
+    case 2: return forward_impl<T, false, true, false>(a);
+    case 3: return forward_impl<T, false, true, true>(a);
+    case 4: return forward_impl<T, true, false, false>(a);
+    case 5: return forward_impl<T, true, false, true>(a);
+    case 6: return forward_impl<T, true, true, false>(a);
+    default: return forward_impl<T, true, true, true>(a);
+  }
+}
+
+// ----------------------------------------------------------------------------------------- backward
+
+// Constants of a surrogate derivative, rounded to T the way surrogate.py's tensor expressions do.
+template <typename T>
+struct SurrogateConsts {
+  T a;  // atan: alpha/2   sigmoid: alpha   rect: alpha/2   triangle: alpha
+  T b;  // atan: pi/2*alpha   rect: alpha   triangle: alpha*alpha
+};
+
+template <typename T>
+SurrogateConsts<T> surrogate_consts(int sg_id, double alpha) {
+  const double pi = 3.14159265358979323846;
+  switch (sg_id) {
+    case kAtan: return {T(alpha / 2), T(pi / 2 * alpha)};
+    case kSigmoid: return {T(alpha), T(0)};
+    case kRect: return {T(alpha / 2), T(alpha)};
+    case kTriangle: return {T(alpha), T(alpha * alpha)};
+    default: return {T(0), T(0)};
+  }
+}
+
+// sigma'(d), d = H - V_th, as in spikeforge/neuron/surrogate.py.
+template <typename T, int SG>
+SPIKEFORGE_INLINE T surrogate_grad(T d, const SurrogateConsts<T>& k) {
+  if (SG == kAtan) {
+    const T u = k.b * d;
+    return k.a / (T(1) + u * u);
+  } else if (SG == kSigmoid) {
+    const T sg = T(1) / (T(1) + exp_vec(-(k.a * d)));
+    return k.a * sg * (T(1) - sg);
+  } else if (SG == kRect) {
+    return (std::abs(d) < k.a ? T(1) : T(0)) / k.b;
+  } else if (SG == kTriangle) {
+    const T r = k.a - std::abs(d);
+    return (r > T(0) ? r : T(0)) / k.b;
+  } else {
+    return T(1);
+  }
+}
+
+template <typename T>
+struct BackwardArgs {
+  const T* gs;  // [T, N] dL/dS
+  const T* gv;  // [T, N] dL/dV (HAS_GV only)
+  const T* h;   // [T, N]
+  const T* x;   // [T, N] (HAS_X only)
+  const T* v0;  // [N]
+  T* gx;        // [T, N]
+  T* gv0;       // [N]
+  T* glam;      // [N] per-neuron partials, summed over N by the caller
+  T* ggain;     // [N]
+  T* gvth;      // [N]
+  int64_t steps, n;
+  T lam, gain, vth, vrest, vreset;
+  SurrogateConsts<T> k;
+  bool strict;
+};
+
+// One time step t of one block, backwards. The per-neuron state of the sweep:
+//   delta  = dL/dV[t] (all paths), carried backwards in time
+//   acc_l  = sum_t dL/dH[t] * (V[t-1] - v_rest)      acc_k = sum_t dL/dH[t] * X[t]
+//   acc_th = sum_t -g_S sigma' + delta dV/dV_th
+// ``prev`` is h[t-1] (FROM_H: V[t-1] is recomputed from it and its spike) or v0 (t = 0); ``gvp`` is
+// grad_v[t-1] (ADD_GV) or unused.
+template <typename T, int SG, bool HARD, bool DETACH, bool HAS_X, bool ADD_GV, bool FROM_H>
+SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restrict__ gst, const T* __restrict__ xt,
+                                    const T* __restrict__ prev, const T* __restrict__ gvp, T* __restrict__ gxt,
+                                    T* __restrict__ delta, T* __restrict__ acc_l, T* __restrict__ acc_k,
+                                    T* __restrict__ acc_th, int64_t nb, const BackwardArgs<T>& a) {
+  const T lam = a.lam, gain = a.gain, vth = a.vth, vrest = a.vrest, vreset = a.vreset;
+  const SurrogateConsts<T> k = a.k;
+  const bool at_zero = !a.strict;  // does H == V_th fire? (a run-time flag: fewer instantiations)
+#pragma omp simd
+  for (int64_t i = 0; i < nb; ++i) {
+    const T hh = ht[i];
+    const T d = hh - vth;
+    const bool spike = (d > T(0)) | (at_zero & (d == T(0)));
+    const T sg = surrogate_grad<T, SG>(d, k);
+    T dvdh, dvdth;
+    if (HARD) {
+      dvdh = spike ? T(0) : T(1);
+      dvdth = T(0);
+      if (!DETACH) {
+        const T jump = (vreset - hh) * sg;
+        dvdh = dvdh + jump;
+        dvdth = -jump;
+      }
+    } else {
+      dvdh = T(1);
+      dvdth = spike ? T(-1) : T(0);
+      if (!DETACH) {
+        const T vs = vth * sg;
+        dvdh = dvdh - vs;
+        dvdth = dvdth + vs;
+      }
+    }
+    const T gss = gst[i] * sg;
+    const T dl = delta[i];
+    const T gh = gss + dl * dvdh;
+    gxt[i] = gain * gh;
+    T vprev;
+    if (FROM_H) {
+      const T hq = prev[i];
+      const T dq = hq - vth;
+      const bool sq = (dq > T(0)) | (at_zero & (dq == T(0)));
+      vprev = HARD ? (sq ? vreset : hq) : hq - (sq ? vth : T(0));
+    } else {
+      vprev = prev[i];
+    }
+    acc_l[i] += gh * (vprev - vrest);
+    if (HAS_X) acc_k[i] += gh * xt[i];
+    acc_th[i] += dl * dvdth - gss;
+    T dn = lam * gh;
+    if (ADD_GV) dn = dn + gvp[i];
+    delta[i] = dn;
+  }
+}
+
+template <typename T, int SG, bool HARD, bool DETACH, bool HAS_GV, bool HAS_X>
+SPIKEFORGE_INLINE void backward_range(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
+  alignas(64) T delta[kBlock];
+  alignas(64) T acc_l[kBlock];
+  alignas(64) T acc_k[kBlock];
+  alignas(64) T acc_th[kBlock];
+  const int64_t n = a.n;
+  for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
+    const int64_t nb = std::min(kBlock, end - b0);
+    const int64_t last = (a.steps - 1) * n + b0;
+    for (int64_t i = 0; i < nb; ++i) {
+      delta[i] = HAS_GV ? a.gv[last + i] : T(0);
+      acc_l[i] = T(0);
+      acc_k[i] = T(0);
+      acc_th[i] = T(0);
+    }
+    for (int64_t t = a.steps - 1; t >= 1; --t) {
+      const int64_t off = t * n + b0;
+      backward_row<T, SG, HARD, DETACH, HAS_X, HAS_GV, true>(
+          a.h + off, a.gs + off, HAS_X ? a.x + off : nullptr, a.h + off - n, HAS_GV ? a.gv + off - n : nullptr,
+          a.gx + off, delta, acc_l, acc_k, acc_th, nb, a);
+    }
+    backward_row<T, SG, HARD, DETACH, HAS_X, false, false>(
+        a.h + b0, a.gs + b0, HAS_X ? a.x + b0 : nullptr, a.v0 + b0, nullptr, a.gx + b0, delta, acc_l, acc_k,
+        acc_th, nb, a);
+    std::copy(delta, delta + nb, a.gv0 + b0);
+    std::copy(acc_l, acc_l + nb, a.glam + b0);
+    std::copy(acc_k, acc_k + nb, a.ggain + b0);
+    std::copy(acc_th, acc_th + nb, a.gvth + b0);
+  }
+}
+
+template <typename T, int SG, bool HARD, bool DETACH, bool HAS_GV, bool HAS_X>
+SPIKEFORGE_NOINLINE void backward_range_base(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
+  backward_range<T, SG, HARD, DETACH, HAS_GV, HAS_X>(a, begin, end);
+}
+
+#if SPIKEFORGE_HAVE_AVX2_PATH
+template <typename T, int SG, bool HARD, bool DETACH, bool HAS_GV, bool HAS_X>
+SPIKEFORGE_AVX2 void backward_range_avx2(const BackwardArgs<T>& a, int64_t begin, int64_t end) {
+  backward_range<T, SG, HARD, DETACH, HAS_GV, HAS_X>(a, begin, end);
+}
+#endif
+
+template <typename T, int SG, bool HARD, bool DETACH, bool HAS_GV, bool HAS_X>
+void backward_impl(const BackwardArgs<T>& a) {
+  const int simd = simd_level().load();
+  at::parallel_for(0, a.n, grain_for(a.steps), [&](int64_t begin, int64_t end) {
+#if SPIKEFORGE_HAVE_AVX2_PATH
+    // float only: float64 is rare, and skipping it halves the build time of the AVX2 copies.
+    if constexpr (std::is_same<T, float>::value) {
+      if (simd >= 1) return backward_range_avx2<T, SG, HARD, DETACH, HAS_GV, HAS_X>(a, begin, end);
+    }
+#endif
+    (void)simd;
+    backward_range_base<T, SG, HARD, DETACH, HAS_GV, HAS_X>(a, begin, end);
+  });
+}
+
+// Run-time flags -> template arguments (strict stays a run-time flag).
+template <typename T, int SG>
+void backward_flags(bool hard, bool detach, bool has_gv, bool has_x, const BackwardArgs<T>& a) {
+  const int code = (hard ? 8 : 0) | (detach ? 4 : 0) | (has_gv ? 2 : 0) | (has_x ? 1 : 0);
+  switch (code) {
+#define SPIKEFORGE_CASE(C) \
+    case C: return backward_impl<T, SG, bool((C) & 8), bool((C) & 4), bool((C) & 2), bool((C) & 1)>(a);
+    SPIKEFORGE_CASE(0) SPIKEFORGE_CASE(1) SPIKEFORGE_CASE(2) SPIKEFORGE_CASE(3)
+    SPIKEFORGE_CASE(4) SPIKEFORGE_CASE(5) SPIKEFORGE_CASE(6) SPIKEFORGE_CASE(7)
+    SPIKEFORGE_CASE(8) SPIKEFORGE_CASE(9) SPIKEFORGE_CASE(10) SPIKEFORGE_CASE(11)
+    SPIKEFORGE_CASE(12) SPIKEFORGE_CASE(13) SPIKEFORGE_CASE(14)
+    default: return backward_impl<T, SG, true, true, true, true>(a);
+#undef SPIKEFORGE_CASE
+  }
+}
+
+template <typename T>
+void backward_dispatch(int sg_id, bool hard, bool detach, bool has_gv, bool has_x, const BackwardArgs<T>& a) {
+  switch (sg_id) {
+    case kAtan: return backward_flags<T, kAtan>(hard, detach, has_gv, has_x, a);
+    case kSigmoid: return backward_flags<T, kSigmoid>(hard, detach, has_gv, has_x, a);
+    case kRect: return backward_flags<T, kRect>(hard, detach, has_gv, has_x, a);
+    case kTriangle: return backward_flags<T, kTriangle>(hard, detach, has_gv, has_x, a);
+    default: return backward_flags<T, kConst>(hard, detach, has_gv, has_x, a);
+  }
+}
+
+// ------------------------------------------------------------------------------------ input checks
+
+inline void check_flat(const at::Tensor& t, const char* what, const at::Tensor& like) {
+  TORCH_CHECK(t.device().is_cpu(), "spikeforge cpu kernel: ", what, " must be a CPU tensor");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "spikeforge cpu kernel: ", what, " has dtype ",
+              t.scalar_type(), ", expected ", like.scalar_type());
+  TORCH_CHECK(t.is_contiguous(), "spikeforge cpu kernel: ", what, " must be contiguous");
+}
+
+inline void check_scalar(const at::Tensor& t, const char* what, const at::Tensor& like) {
+  TORCH_CHECK(t.numel() == 1, "spikeforge cpu kernel: ", what, " must be a 0-dim tensor");
+  TORCH_CHECK(t.scalar_type() == like.scalar_type(), "spikeforge cpu kernel: ", what, " has dtype ",
+              t.scalar_type(), ", expected ", like.scalar_type());
+}
+
+}  // namespace spikeforge_cpu
+
+// ------------------------------------------------------------------------------------ entry points
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const at::Tensor& v0,
+                                                           const at::Tensor& decay, const at::Tensor& gain,
+                                                           const at::Tensor& vth, double v_rest, bool hard,
+                                                           bool strict, bool return_v) {
+  using namespace spikeforge_cpu;
+  TORCH_CHECK(x.dim() == 2, "spikeforge cpu kernel: x must be [T, N], got ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "spikeforge cpu kernel: x must be float32 or float64, got ", x.scalar_type());
+  check_flat(x, "x", x);
+  check_flat(v0, "v0", x);
+  TORCH_CHECK(v0.dim() == 1 && v0.size(0) == x.size(1), "spikeforge cpu kernel: v0 must be [N]");
+  check_scalar(decay, "decay", x);
+  check_scalar(gain, "gain", x);
+  check_scalar(vth, "vth", x);
+  at::Tensor s = at::empty_like(x);
+  at::Tensor h = at::empty_like(x);
+  at::Tensor vseq = return_v ? at::empty_like(x) : at::empty({0}, x.options());
+  advise_huge_pages(s);
+  advise_huge_pages(h);
+  if (return_v) advise_huge_pages(vseq);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
+    ForwardArgs<scalar_t> a;
+    a.x = x.data_ptr<scalar_t>();
+    a.v0 = v0.data_ptr<scalar_t>();
+    a.s = s.data_ptr<scalar_t>();
+    a.h = h.data_ptr<scalar_t>();
+    a.vseq = return_v ? vseq.data_ptr<scalar_t>() : nullptr;
+    a.steps = x.size(0);
+    a.n = x.size(1);
+    a.lam = decay.item<scalar_t>();
+    a.gain = gain.item<scalar_t>();
+    a.vth = vth.item<scalar_t>();
+    a.c = (scalar_t(1) - a.lam) * scalar_t(v_rest);  // as the reference: (1 - decay) * v_rest
+    a.vreset = scalar_t(v_rest);
+    pybind11::gil_scoped_release no_gil;
+    forward_dispatch<scalar_t>(hard, strict, return_v, a);
+  });
+  return std::make_tuple(s, h, vseq);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backward(
+    const at::Tensor& grad_s, const at::Tensor& grad_v, const at::Tensor& h, const at::Tensor& x,
+    const at::Tensor& v0, const at::Tensor& decay, const at::Tensor& gain, const at::Tensor& vth, double v_rest,
+    bool hard, bool detach, bool strict, int64_t sg_id, double sg_alpha) {
+  using namespace spikeforge_cpu;
+  TORCH_CHECK(h.dim() == 2, "spikeforge cpu kernel: h must be [T, N], got ", h.sizes());
+  TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble,
+              "spikeforge cpu kernel: h must be float32 or float64, got ", h.scalar_type());
+  check_flat(h, "h", h);
+  check_flat(grad_s, "grad_s", h);
+  TORCH_CHECK(grad_s.sizes() == h.sizes(), "spikeforge cpu kernel: grad_s must have the shape of h");
+  const bool has_gv = grad_v.numel() > 0;
+  const bool has_x = x.numel() > 0;
+  if (has_gv) {
+    check_flat(grad_v, "grad_v", h);
+    TORCH_CHECK(grad_v.sizes() == h.sizes(), "spikeforge cpu kernel: grad_v must be empty or have the shape of h");
+  }
+  if (has_x) {
+    check_flat(x, "x", h);
+    TORCH_CHECK(x.sizes() == h.sizes(), "spikeforge cpu kernel: x must be empty or have the shape of h");
+  }
+  check_flat(v0, "v0", h);
+  TORCH_CHECK(v0.dim() == 1 && v0.size(0) == h.size(1), "spikeforge cpu kernel: v0 must be [N]");
+  check_scalar(decay, "decay", h);
+  check_scalar(gain, "gain", h);
+  check_scalar(vth, "vth", h);
+  TORCH_CHECK(sg_id >= 0 && sg_id <= 4, "spikeforge cpu kernel: unknown surrogate id ", sg_id);
+  const int64_t n = h.size(1);
+  at::Tensor gx = at::empty_like(h);
+  at::Tensor gv0 = at::empty({n}, h.options());
+  at::Tensor glam = at::empty({n}, h.options());
+  at::Tensor ggain = at::empty({n}, h.options());
+  at::Tensor gvth = at::empty({n}, h.options());
+  advise_huge_pages(gx);
+  if (h.size(0) == 0) {  // no steps: nothing flows back to v0 or the parameters
+    for (at::Tensor* t : {&gv0, &glam, &ggain, &gvth}) t->zero_();
+    return std::make_tuple(gx, gv0, glam, ggain, gvth);
+  }
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
+    BackwardArgs<scalar_t> a;
+    a.gs = grad_s.data_ptr<scalar_t>();
+    a.gv = has_gv ? grad_v.data_ptr<scalar_t>() : nullptr;
+    a.h = h.data_ptr<scalar_t>();
+    a.x = has_x ? x.data_ptr<scalar_t>() : nullptr;
+    a.v0 = v0.data_ptr<scalar_t>();
+    a.gx = gx.data_ptr<scalar_t>();
+    a.gv0 = gv0.data_ptr<scalar_t>();
+    a.glam = glam.data_ptr<scalar_t>();
+    a.ggain = ggain.data_ptr<scalar_t>();
+    a.gvth = gvth.data_ptr<scalar_t>();
+    a.steps = h.size(0);
+    a.n = n;
+    a.lam = decay.item<scalar_t>();
+    a.gain = gain.item<scalar_t>();
+    a.vth = vth.item<scalar_t>();
+    a.vrest = scalar_t(v_rest);
+    a.vreset = scalar_t(v_rest);  // hard reset: v_reset is v_rest
+    a.k = surrogate_consts<scalar_t>(int(sg_id), sg_alpha);
+    a.strict = strict;
+    pybind11::gil_scoped_release no_gil;
+    backward_dispatch<scalar_t>(int(sg_id), hard, detach, has_gv, has_x, a);
+  });
+  return std::make_tuple(gx, gv0, glam, ggain, gvth);
+}
+
+// The SIMD level in use: 0 baseline, 1 AVX2. ``level`` < 0 only reads it; otherwise it sets it to
+// min(level, what this CPU supports) and returns the level now in use.
+int64_t lif_simd(int64_t level) {
+  using namespace spikeforge_cpu;
+  if (level >= 0) simd_level().store(int(std::min<int64_t>(level, detect_simd())));
+  return simd_level().load();
+}
