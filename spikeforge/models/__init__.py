@@ -9,6 +9,12 @@ from spikeforge.models.output import ModelOutput
 from spikeforge.models.registry import MODELS
 
 from spikeforge.models import digits as _digits  # noqa: E402,F401  (registers "digits_snn")
+from spikeforge.models import plif_net as _plif_net  # noqa: E402,F401  (plif_{mnist,fmnist,nmnist,cifar10,cifar10dvs,dvsgesture})
+from spikeforge.models import preact_resnet as _preact_resnet  # noqa: E402,F401  (preact_resnet{18,20,32,44,56,110})
+from spikeforge.models import resnet19 as _resnet19  # noqa: E402,F401  (resnet19)
+from spikeforge.models import vgg as _vgg  # noqa: E402,F401  (vgg11_dvs, vggsnn_dvs)
+from spikeforge.models import sew_resnet as _sew_resnet  # noqa: E402,F401  (sew_resnet*, spiking_resnet*, plain_net*)
+from spikeforge.models import sew_small as _sew_small  # noqa: E402,F401  (sew_7b_gesture, sew_wide7b_cifar10dvs, sew_cifar10_small)
 
 __all__ = ["MODELS", "ModelOutput", "create_model", "list_models"]
 
