@@ -1,7 +1,7 @@
 """What a training method decides: the neurons a model gets, how inputs enter, which backward runs."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from torch import Tensor, nn
 
@@ -40,6 +40,16 @@ class Method:
     def attach(self, node: nn.Module) -> nn.Module:
         """Set the node's gradient rule (none for BPTT); returns the node."""
         return node
+
+    def output_neuron(self, make_neuron: Callable[[], nn.Module], hidden_decay: float) -> tuple[nn.Module, float]:
+        """The output spiking layer of a head that ends in one, and the readout decay λ_r that turns the
+        per-step outputs into the logits (:class:`~spikeforge.models.base.SpikingModel`). BPTT: the neuron,
+        λ_r = 1 (its firing rate)."""
+        return make_neuron(), 1.0
+
+    def readout_decay(self, hidden_decay: float) -> float:
+        """λ_r for a head without an output neuron (per-step FC outputs): 1 = their time mean."""
+        return 1.0
 
     def check_T(self, T: int, who: str) -> None:
         if T < self.min_T:

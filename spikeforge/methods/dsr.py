@@ -223,6 +223,12 @@ class DSR(Method):
             dsr = {"kind": kind}
         return self.attach(DSRNode(**dict(dsr)))
 
+    def output_neuron(self, make_neuron, hidden_decay: float) -> tuple[nn.Module, float]:
+        """The DSR head ends in a spiking layer whose representation o is the logits (SPEC §5 "Loss"): the
+        readout's λ_r is that neuron's λ (1 for IF, β for LIF), so the normalised final potential is o."""
+        node = make_neuron()
+        return node, (1.0 if node.kind == "if" else node.beta)
+
     def attach(self, node: nn.Module) -> nn.Module:
         if not isinstance(node, DSRNode):
             raise ValueError(f"dsr: needs DSRNode neurons (soft reset, alpha-firing, learnable V_th); got {type(node).__name__}")

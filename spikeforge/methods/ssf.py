@@ -110,6 +110,14 @@ class SSF(Method):
     def one_step(self) -> bool:
         return True
 
+    def output_neuron(self, make_neuron, hidden_decay: float) -> tuple[nn.Module, float]:
+        """SSF's output layer never fires (SPEC §4): no output neuron; the readout integrates with the
+        hidden neurons' λ, so the logits are the final membrane potential (divided by W)."""
+        return nn.Identity(), hidden_decay
+
+    def readout_decay(self, hidden_decay: float) -> float:
+        return hidden_decay
+
     def attach(self, node: nn.Module) -> nn.Module:
         if not isinstance(node, BaseNode):
             raise ValueError(f"ssf: cannot attach to {type(node).__name__}; expected a spiking neuron")

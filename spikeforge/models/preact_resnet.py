@@ -132,12 +132,9 @@ class PreActResNet(SpikingModel):
         self.drop = TimeFixedDropout(head_dropout)
         self.fc = TimeDistributed(nn.Linear(ch, num_classes))
         self.bn2 = BatchNormTB(num_classes)
-        if self.method.name == "ssf":  # SSF: the output neuron becomes a non-spiking readout (SPEC §7.3)
-            self.sn3 = nn.Identity()
-            decay = neuron_decay(self.sn2)
-        else:  # logits = the output neuron's representation o (DSR) or its firing rate (bptt)
-            self.sn3 = make_sn()
-            decay = neuron_decay(self.sn3) if self.method.name == "dsr" else 1.0
+        # the method decides the output layer: a neuron whose rate (bptt) or representation o (dsr) is the
+        # logits, or none and a readout with the neurons' λ (ssf, SPEC §7.3)
+        self.sn3, decay = self.method.output_neuron(make_sn, neuron_decay(self.sn2))
         self.readout = Readout(decay=decay, output="final")
         self.reset_parameters()
 

@@ -19,7 +19,8 @@ Neurons: TET's LIF (SPEC §6.3: decay 0.5, V_th 1, strict firing, hard reset to 
 triangle surrogate γ = 1) by default; with ``tdbn=True`` the tdBN neuron (SPEC §6.2: the same LIF with
 the rectangular surrogate a = 1, decay 0.9 and V_th 1 as SSF's baseline — the paper's own values are
 unverified). Under ``ssf`` the readout integrates the FC outputs with the neurons' λ (SSF's final
-membrane potential of a non-spiking output layer). ``dsr`` raises: these neurons reset hard.
+membrane potential of a non-spiking output layer). Under ``dsr`` (not a DSR-paper setting; used for the
+methods benchmark) every neuron is DSR-IF and the logits stay the time mean of the FC outputs.
 """
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ class BasicBlock(nn.Module):
         return self.sn2(h + (x if self.downsample is None else self.downsample(x)))
 
 
+#: DSR-IF with the official code's IF preset (SPEC §5)
+DSR_IF: dict[str, Any] = {"kind": "if"}
+
+
 # -- model ---------------------------------------------------------------------------------------------
 class ResNet19(SpikingModel):
     """Spiking ResNet-19 (TET code layout; SPEC §6.2, §7.3).
@@ -91,8 +96,10 @@ class ResNet19(SpikingModel):
     Args:
         T: time steps (default 4, TET's CIFAR setting; SPEC §9 uses 6 for tdBN).
         num_classes: K (default 10).
-        method: ``bptt`` or ``ssf`` (``dsr`` raises: hard-reset neurons).
-        neuron: neuron config (default TET's LIF; with ``tdbn=True`` :data:`TDBN_NEURON`).
+        method: ``bptt``, ``ssf`` or ``dsr``.
+        neuron: neuron config under bptt/ssf (default TET's LIF; with ``tdbn=True`` :data:`TDBN_NEURON`).
+        dsr_neuron: the DSRNode config under dsr (default DSR-IF with the official code's IF preset: V_th
+            init 6, lower bound 0.01, α 0.5; the ResNet-19 layout is not in the DSR paper — our extension).
         stem_channels: 64 (TET code) or 128 (tdBN table).
         tdbn: tdBN with α·V_th scaling (α = 1/√2 before the residual add) instead of plain BN over T·B.
         input_shape: ``(C, H, W)``, default ``(3, 32, 32)``; DVS ``(2, 48, 48)``. The count depends on C
@@ -105,7 +112,8 @@ class ResNet19(SpikingModel):
     """
 
     def __init__(self, T: int = 4, num_classes: int = 10, method: Method | str = "bptt",
-                 neuron: Mapping[str, Any] | None = None, stem_channels: int = 64, tdbn: bool = False,
+                 neuron: Mapping[str, Any] | None = None, dsr_neuron: Mapping[str, Any] | None = None,
+                 stem_channels: int = 64, tdbn: bool = False,
                  input_shape: Sequence[int] = (3, 32, 32), widths: Sequence[int] = (128, 256, 512),
                  blocks: Sequence[int] = (3, 3, 2), hidden: int = 256, name: str = "resnet19") -> None:
         super().__init__(name, T, num_classes, input_shape, method)
@@ -116,7 +124,8 @@ class ResNet19(SpikingModel):
         neuron = dict((TDBN_NEURON if tdbn else TET_NEURON) if neuron is None else neuron)
         self.tdbn = bool(tdbn)
         make_bn = _bn_factory(self.tdbn, float(neuron.get("v_threshold", 1.0)))
-        make_sn = lambda: self.method.make_neuron(neuron)  # noqa: E731
+        dsr_neuron = dict(DSR_IF if dsr_neuron is None else dsr_neuron)
+        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)  # noqa: E731
         self.conv1 = TimeDistributed(nn.Conv2d(int(input_shape[0]), stem_channels, 3, 1, 1, bias=False))
         self.bn1 = make_bn(stem_channels)
         self.sn1 = make_sn()
@@ -133,7 +142,7 @@ class ResNet19(SpikingModel):
         self.sn2 = make_sn()
         self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes))
         # no output neuron: per-step outputs are TET's O_t; under ssf the readout has the neurons' λ
-        self.readout = Readout(decay=neuron_decay(self.sn2) if self.method.name == "ssf" else 1.0, output="final")
+        self.readout = Readout(decay=self.method.readout_decay(neuron_decay(self.sn2)), output="final")
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
         x = self.layers(self.sn1(self.bn1(self.conv1(x))))

@@ -105,12 +105,7 @@ class VGG11DVS(SpikingModel):
         self.pool = TimeDistributed(nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(1))
         self.fc = TimeDistributed(nn.Linear(ch * 7 * 7, num_classes))
         self.bn = BatchNormTB(num_classes)
-        if self.method.name == "ssf":  # SSF: the output neuron becomes a non-spiking readout (SPEC §7.3)
-            self.sn = nn.Identity()
-            decay = neuron_decay(self.features[0].sn)
-        else:
-            self.sn = make_sn()
-            decay = neuron_decay(self.sn) if self.method.name == "dsr" else 1.0
+        self.sn, decay = self.method.output_neuron(make_sn, neuron_decay(self.features[0].sn))
         self.readout = Readout(decay=decay, output="final")
         self.reset_parameters()
 
@@ -152,7 +147,7 @@ class VGGSNN(SpikingModel):
         side = int(input_shape[1]) // 2 ** pools
         self.flatten = TimeDistributed(nn.Flatten(1))
         self.fc = TimeDistributed(nn.Linear(ch * side * side, num_classes))
-        self.readout = Readout(decay=neuron_decay(self.features[0].sn) if self.method.name == "ssf" else 1.0,
+        self.readout = Readout(decay=self.method.readout_decay(neuron_decay(self.features[0].sn)),
                                output="final")
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -55,12 +55,18 @@ def test_forward_backward_bptt():
     assert model.conv1.module.weight.grad.abs().sum() > 0
 
 
-def test_ssf_readout_and_dsr_refused():
+def test_ssf_readout_and_dsr_neurons():
     model = create_model("resnet19", T=2, method="ssf", input_shape=(3, 8, 8))  # small: global pooling
     assert model.readout.decay == 0.5
     assert model(torch.rand(2, 3, 8, 8)).shape == (2, 10)
-    with pytest.raises(ValueError, match="cannot take the DSR form"):
-        create_model("resnet19", T=2, method="dsr")
+    dsr = create_model("resnet19", T=2, method="dsr", input_shape=(3, 8, 8))
+    from spikeforge.methods.dsr import DSRNode
+    nodes = [m for m in dsr.modules() if isinstance(m, DSRNode)]
+    assert len(nodes) == 18 and all(n.kind == "if" for n in nodes)  # stem + 16 in blocks + FC neuron
+    dsr(torch.rand(2, 3, 8, 8)).sum().backward()
+    assert dsr.conv1.module.weight.grad is not None
+    with pytest.raises(ValueError, match="kind must be one of if, lif"):
+        create_model("resnet19", T=2, method="dsr", dsr_neuron={"kind": "plif"})
 
 
 def test_bad_input():
