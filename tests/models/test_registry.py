@@ -42,3 +42,17 @@ def test_forward_backward(name, method):
     out.logits.sum().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+#: the papers' input sizes for the models the table above runs smaller (ImageNet nets at 224×224)
+PAPER_INPUTS = {name: (3, 224, 224) for pattern in ("sew_resnet*", "spiking_resnet*", "plain_net*")
+                for name in list_models(pattern)}
+PAPER_INPUTS.update({"resnet19": (3, 32, 32), "sew_cifar10_small": (3, 32, 32)})
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.slow] if any(s in n for s in SLOW) else [])
+                                  for n in sorted(PAPER_INPUTS)])
+def test_output_shape_at_paper_input_size(name):
+    model = create_model(name, T=1).eval()
+    with torch.no_grad():
+        assert model(torch.rand(1, *PAPER_INPUTS[name])).shape == (1, model.num_classes)
