@@ -23,6 +23,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int)
     g.add_argument("--device")
     g.add_argument("--output", help="run directory: config.yaml, metrics.csv, last.pt")
+    p.add_argument("--resume", metavar="PATH", help="continue a run from its last.pt (exactly, on CPU)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. optim.lr=0.05")
     p.set_defaults(func=_cmd_train)
 
@@ -31,14 +32,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from spikeforge.train import config as C
     from spikeforge.train.engine import train
 
-    cfg = C.load_config(args.config) if args.config else C.load_recipe(args.recipe)
+    if args.resume:
+        from spikeforge.train.engine import load_checkpoint
+
+        cfg = load_checkpoint(args.resume)["config"]  # the run's own config; flags below may extend it
+    else:
+        cfg = C.load_config(args.config) if args.config else C.load_recipe(args.recipe)
     for flag, key in C.FLAG_KEYS.items():
         value = getattr(args, flag)
         if value is not None:
             C.set_key(cfg, key, value, source=f"--{flag.replace('_', '-')}")
     for item in args.set:
         C.set_key(cfg, *C.parse_assignment(item), source="--set")
-    result = train(cfg)
+    result = train(cfg, resume=args.resume)
     print(f"test accuracy: {100 * result['test_acc']:.2f} %  (best {100 * result['best_test_acc']:.2f} %, "
           f"{result['epochs']} epochs, {result['seconds']:.1f} s)")
     return 0

@@ -3,7 +3,9 @@
 ``train(cfg)`` builds data, model, loss, optimizer and schedule from a resolved config
 (:mod:`spikeforge.train.config`), trains for ``train.epochs``, evaluates on the test split after each
 epoch, and — when ``train.output`` is set — writes ``config.yaml``, ``metrics.csv`` and an atomically
-replaced ``last.pt`` checkpoint every epoch.
+replaced ``last.pt`` checkpoint every epoch (model, optimizer, schedule, epoch, RNG states, the loader's
+shuffle generator, the metrics so far, the resolved config and the code version), from which
+``resume`` continues exactly.
 """
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from spikeforge import __version__
 from spikeforge.data import create_dataset
 from spikeforge.losses import get_loss
 from spikeforge.models import create_model
 from spikeforge.train.optim import build_optimizer, build_schedule
 
-__all__ = ["train", "evaluate", "train_one_epoch"]
+__all__ = ["train", "evaluate", "train_one_epoch", "load_checkpoint"]
 
 
 def _progress(iterable, desc: str, enabled: bool):
@@ -72,8 +75,28 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
-    """Train as ``cfg`` says; returns ``{"test_acc", "best_test_acc", "epochs", "seconds"}``."""
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`train`; a missing or unreadable file raises naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # truncated or foreign file
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read: {type(err).__name__}: {err}") from None
+    missing = {"model", "optimizer", "schedule", "epoch", "config", "rng", "history"} - set(ckpt)
+    if missing:
+        raise ValueError(f"checkpoint {str(path)!r} lacks {sorted(missing)}; it was not written by spikeforge train")
+    return ckpt
+
+
+def train(cfg: dict[str, Any], log=print, resume: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns ``{"test_acc", "best_test_acc", "epochs", "seconds"}``.
+
+    ``resume``: a ``last.pt`` to continue from (model, optimizer, schedule, epoch, RNG states and the
+    loader's shuffle generator are restored, so the run ends with the weights of an uninterrupted one).
+    ``stop_after``: end after this many epochs of the schedule (the checkpoint lets a later call go on).
+    """
     tcfg = cfg["train"]
     torch.manual_seed(int(tcfg["seed"]))
     device = torch.device(tcfg["device"])
@@ -97,8 +120,19 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    start, best, history = time.perf_counter(), -math.inf, []
-    for epoch in range(epochs):
+    start, best, history, first_epoch = time.perf_counter(), -math.inf, [], 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["schedule"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        g.set_state(ckpt["rng"]["loader"])
+        history, first_epoch = list(ckpt["history"]), int(ckpt["epoch"])
+        best = max((row["test_acc"] for row in history), default=-math.inf)
+        log(f"resumed from {resume} at epoch {first_epoch}")
+    last_epoch = epochs if stop_after is None else min(epochs, first_epoch + int(stop_after))
+    for epoch in range(first_epoch, last_epoch):
         tr = train_one_epoch(model, train_loader, loss_fn, optimizer, device, desc=f"epoch {epoch + 1}/{epochs}")
         schedule.step()
         te = evaluate(model, test_loader, loss_fn, device)
@@ -114,6 +148,10 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
                 writer.writeheader()
                 writer.writerows(history)
             _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "schedule": schedule.state_dict(), "epoch": epoch + 1, "config": cfg}, out_dir / "last.pt")
-    return {"test_acc": history[-1]["test_acc"], "best_test_acc": best, "epochs": epochs,
-            "seconds": time.perf_counter() - start}
+                          "schedule": schedule.state_dict(), "epoch": epoch + 1, "config": cfg, "history": history,
+                          "rng": {"torch": torch.get_rng_state(), "loader": g.get_state()},
+                          "version": __version__}, out_dir / "last.pt")
+    if not history:
+        raise ValueError(f"nothing to train: the run is already at epoch {first_epoch} of {epochs}")
+    return {"test_acc": history[-1]["test_acc"], "best_test_acc": best, "epochs": len(history),
+            "seconds": time.perf_counter() - start, "model": model}
