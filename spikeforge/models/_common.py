@@ -8,8 +8,12 @@ from torch import nn
 
 from spikeforge.methods.dsr import LIF_PRESETS, dsr_lif_preset
 
-__all__ = ["TET_NEURON", "DSR_LAYOUT_NEURON", "default_dsr_neuron", "neuron_decay", "merge_arch"]
+__all__ = ["TET_NEURON", "DSR_LAYOUT_NEURON", "PLIF_NEURON", "default_dsr_neuron", "neuron_decay", "merge_arch"]
 
+#: the PLIF paper's neuron, also SEW's DVS nets (SPEC §7.1, §7.2): PLIF τ0 = 2, V_th 1, reset to 0,
+#: detached reset, ATan α = 2
+PLIF_NEURON: dict[str, Any] = {"kind": "plif", "init_tau": 2.0, "v_threshold": 1.0, "v_reset": 0.0,
+                               "detach_reset": True, "surrogate": {"name": "atan", "alpha": 2.0}}
 #: TET's LIF (SPEC §6.3): the default neuron of TET's own nets (ResNet-19, VGGSNN)
 TET_NEURON: dict[str, Any] = {"kind": "lif", "decay": 0.5, "v_threshold": 1.0, "v_reset": 0.0, "strict": True,
                               "detach_reset": False, "surrogate": {"name": "triangle", "alpha": 1.0}}

@@ -32,15 +32,12 @@ from spikeforge.layers import (
 )
 from spikeforge.methods import Method
 from spikeforge.methods.dual import Dual
-from spikeforge.models._common import merge_arch
+from spikeforge.models._common import PLIF_NEURON, merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 
 __all__ = ["PLIFNet", "PLIF_NEURON"]
 
-#: the PLIF paper's neuron (SPEC §7.2)
-PLIF_NEURON: dict[str, Any] = {"kind": "plif", "init_tau": 2.0, "v_threshold": 1.0, "v_reset": 0.0,
-                               "detach_reset": True, "surrogate": {"name": "atan", "alpha": 2.0}}
 
 
 # -- blocks --------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from spikeforge.layers import BatchNormTB, TimeDistributed
 from spikeforge.layers.sew import CONNECTS
 from spikeforge.methods import Method
 from spikeforge.methods.dual import Dual
-from spikeforge.models._common import merge_arch
+from spikeforge.models._common import PLIF_NEURON, merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 from spikeforge.models.sew_resnet import (
@@ -36,9 +36,6 @@ from spikeforge.models.sew_resnet import (
 
 __all__ = ["SEWSmallNet", "PLIF_NEURON"]
 
-PLIF_NEURON: dict[str, Any] = {"kind": "plif", "init_tau": 2.0, "v_threshold": 1.0, "v_reset": 0.0,
-                               "detach_reset": True, "surrogate": {"name": "atan", "alpha": 2.0}}
-"""SPEC §7.1 DVS neuron: PLIF, τ0 = 2, V_th = 1, V_reset = 0, detached reset, ATan α = 2."""
 
 
 class SEWSmallNet(SpikingModel):
