@@ -30,7 +30,8 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def measure_one(model_name: str, method: str, T: int, batch: int, size: int, steps: int, seed: int = 0) -> dict:
+def measure_one(model_name: str, method: str, T: int, batch: int, size: int, steps: int, seed: int = 0,
+                window_mb: float | None = None) -> dict:
     """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
     from spikeforge.methods import get_method
     from spikeforge.models import create_model
@@ -38,7 +39,10 @@ def measure_one(model_name: str, method: str, T: int, batch: int, size: int, ste
     name, _, mode = method.partition(":")
     torch.manual_seed(seed)
     try:
-        m = get_method(name, faithful=True) if mode == "faithful" else get_method(name)
+        kw = {"faithful": True} if mode == "faithful" else {}
+        if window_mb is not None and name != "bptt":
+            kw["window_mb"] = window_mb
+        m = get_method(name, **kw)
         model = create_model(model_name, method=m, T=T)
     except ValueError as err:
         return {"method": method, "model": model_name, "T": T, "batch": batch, "error": str(err)}
@@ -68,7 +72,8 @@ def measure_one(model_name: str, method: str, T: int, batch: int, size: int, ste
             "torch": torch.__version__, "device": "cpu"}
 
 
-def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool) -> list[dict]:
+def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
+        window_mb: float | None = None) -> list[dict]:
     rows = []
     if not as_json:
         print(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps; peak_mem = peak RSS of a fresh process "
@@ -77,7 +82,7 @@ def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: l
     for T in Ts:
         for method in methods:
             cmd = [sys.executable, "-c", "import json,sys; from spikeforge.bench.methods import measure_one; "
-                   f"print(json.dumps(measure_one({model!r}, {method!r}, {T}, {batch}, {size}, {steps})))"]
+                   f"print(json.dumps(measure_one({model!r}, {method!r}, {T}, {batch}, {size}, {steps}, window_mb={window_mb!r})))"]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 row = {"method": method, "model": model, "T": T, "batch": batch,
@@ -102,5 +107,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=32, help="input height and width")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--methods", nargs="+", default=list(METHODS), help="names, ':faithful' for the per-step variants")
+    p.add_argument("--window-mb", dest="window_mb", type=float, default=None,
+                   help="ssf/dsr: MiB of float32 per time window of the spiking forward (default: the method's)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json), 0)[1])
+    p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb), 0)[1])

@@ -29,10 +29,27 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from spikeforge.methods.dual import Dual
+from spikeforge.methods.lazy import LazySeq
+from spikeforge.neuron.membrane import WindowedStats
 
 __all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN"]
 
 _LAYOUTS = "[T, B, C], [T, B, C, L] or [T, B, C, H, W]"
+
+
+def _shape_probe(lazy: LazySeq, flow: Tensor) -> Tensor:
+    """An empty-strided tensor of the sequence's shape, for the shape checks (nothing allocated per element)."""
+    return flow.new_zeros(()).expand(lazy.shape)
+
+
+@torch.no_grad()
+def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
+    """Per-channel mean and biased variance of ``[T, B, C, *]`` over (T, B, *), window by window; also n,
+    the values per channel."""
+    stats = WindowedStats()
+    for _, _, z in lazy.chunks(dtype):
+        stats.add(z)
+    return (*stats.result(dtype), stats.count)
 
 
 class BatchNormTB(_BatchNorm):
@@ -151,35 +168,50 @@ class BatchNormTB(_BatchNorm):
         return y.unflatten(0, x.shape[:2])
 
     def _forward_dual(self, x: Dual) -> Dual:
-        """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``."""
-        flow = x.flow
-        seq = x.seq.to(flow.dtype) if x.seq.dtype == torch.bool else x.seq
-        self._check_input_dim(seq)
+        """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``.
+
+        A ``seq`` that fits one window of time (:class:`~spikeforge.methods.lazy.LazySeq`) is normalised in one
+        fused call; a longer one in two passes over windows (statistics, merged per window in float64; then
+        the normalisation, applied lazily as the next layer pulls its windows), so no ``[T, ...]`` float
+        tensor is made."""
+        flow, lazy = x.flow, x.lazy
+        self._check_input_dim(_shape_probe(lazy, flow))
         if not self._uses_batch_stats():
             # Running statistics: an affine map per channel, applied to both streams.
-            with torch.no_grad():
-                seq_out = self.forward(seq)
             weight, bias = self._affine(flow)
-            flow_out = F.batch_norm(flow, self.running_mean, self.running_var, weight, bias, False, 0.0, self.eps)
+            mean, var = self.running_mean, self.running_var
+            seq_out = lazy.map(lambda z: F.batch_norm(z, mean, var, weight, bias, False, 0.0, self.eps),
+                               flow.shape, flow.dtype)
+            flow_out = F.batch_norm(flow, mean, var, weight, bias, False, 0.0, self.eps)
             return Dual(seq_out, flow_out, x.weights)
 
         c = self.num_features
-        if self.training and seq.numel() // c == 1:  # as F.batch_norm's check
+        if self.training and math.prod(lazy.shape) // c == 1:  # as F.batch_norm's check
             raise ValueError(f"{type(self).__name__}: expected more than 1 value per channel when training, "
-                             f"got input shape {tuple(seq.shape)}")
+                             f"got input shape {tuple(lazy.shape)}")
         with torch.no_grad():
             factor = self._average_factor()
             running_mean, running_var = self._running()
-            weight, bias = self._affine(seq)
-            # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
-            # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with.
-            y, mean_s, invstd_s = torch.native_batch_norm(
-                seq.flatten(0, 1), weight, bias, running_mean, running_var, True, factor, self.eps
-            )
-            seq_out = y.unflatten(0, seq.shape[:2])
-            mean_s = mean_s.to(flow.dtype)
-            invstd_s = invstd_s.to(flow.dtype)
-            var_eps_s = invstd_s.pow(-2)  # σ²_s + ε
+            weight, bias = self._affine(flow)
+            if lazy.single_chunk:
+                seq = lazy.materialize(flow.dtype)
+                # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
+                # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with.
+                y, mean_s, invstd_s = torch.native_batch_norm(
+                    seq.flatten(0, 1), weight, bias, running_mean, running_var, True, factor, self.eps
+                )
+                seq_out = y.unflatten(0, seq.shape[:2])
+                mean_s, invstd_s = mean_s.to(flow.dtype), invstd_s.to(flow.dtype)
+                var_eps_s = invstd_s.pow(-2)  # σ²_s + ε
+            else:
+                mean_s, var_s, n = _windowed_var_mean(lazy, flow.dtype)
+                if running_mean is not None:
+                    running_mean.mul_(1 - factor).add_(mean_s, alpha=factor)
+                    running_var.mul_(1 - factor).add_(var_s * (n / max(n - 1, 1)), alpha=factor)
+                seq_out = lazy.map(lambda z: F.batch_norm(z, mean_s, var_s, weight, bias, False, 0.0, self.eps),
+                                   flow.shape, flow.dtype)
+                var_eps_s = var_s + self.eps
+                invstd_s = var_eps_s.rsqrt()
 
         dims = [0] + list(range(2, flow.dim()))
         shape = [1, c] + [1] * (flow.dim() - 2)
@@ -187,7 +219,7 @@ class BatchNormTB(_BatchNorm):
         mean = mean_f + (mean_s - mean_f).detach()
         var_eps = (var_f + self.eps) + (var_eps_s - (var_f + self.eps)).detach()
         invstd_path = var_eps.rsqrt()
-        invstd = invstd_s + (invstd_path - invstd_path.detach())  # value exactly the seq's 1/√(σ²_s + ε)
+        invstd = invstd_s + (invstd_path - invstd_path.detach())  # value the seq's 1/√(σ²_s + ε)
         scale = invstd
         weight, bias = self._affine(flow)
         if weight is not None:

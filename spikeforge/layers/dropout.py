@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -56,9 +55,9 @@ class TimeFixedDropout(nn.Module):
             if not self.training or self.p == 0.0:
                 return x
             mask = F.dropout(x.flow.new_ones(x.flow.shape), self.p, training=True)  # [B, ...], {0, 1/(1-p)}
-            with torch.no_grad():
-                seq = x.seq.to(x.flow.dtype) if x.seq.dtype == torch.bool else x.seq
-                seq = seq * mask.to(seq.dtype)
+            fixed = mask.detach()
+            seq = x.lazy.map(lambda z: z * fixed.repeat(z.shape[0] // fixed.shape[0], *([1] * (z.dim() - 1))),
+                             x.flow.shape, x.flow.dtype)
             return Dual(seq, x.flow * mask, x.weights)
         if not isinstance(x, Tensor):
             raise TypeError(f"TimeFixedDropout: expected a Tensor [T, B, ...], got {type(x).__name__}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import Tensor, nn
 
 from spikeforge.methods.dual import Dual, aggregate, straight_through
@@ -45,8 +44,7 @@ class SEWConnect(nn.Module):
             return self.fn(a, s)
         if self.connect == "add":
             return a + s
-        with torch.no_grad():
-            seq = self.fn(a.seq.to(a.flow.dtype), s.seq.to(s.flow.dtype))
+        seq = a.lazy.zip(s.lazy, self.fn, a.flow.dtype)
         value = aggregate(seq, a.weights).to(a.flow.dtype)
         return Dual(seq, straight_through(value, self.fn(a.flow, s.flow)), a.weights)
 

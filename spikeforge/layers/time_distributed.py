@@ -36,6 +36,9 @@ def seq_to_ann(module: nn.Module, x: Tensor) -> Tensor:
     Returns:
         ``[T, B, ...']``: the module's output per step, trailing shape as the module makes it.
 
+    An input constant over T (an expanded view, stride 0 on T: a static image repeated) through an
+    affine module is computed once and expanded (a view; T× less work, the same values).
+
     Raises:
         ValueError: ``x`` has rank < 2 (no ``[T, B]`` to fold), or the module changed the
             folded batch size ``T*B``.
@@ -45,6 +48,10 @@ def seq_to_ann(module: nn.Module, x: Tensor) -> Tensor:
     """
     _check_time_first(x, "seq_to_ann")
     t, b = x.shape[0], x.shape[1]
+    if t > 1 and x.stride(0) == 0 and isinstance(module, nn.Module) and is_linear_in_time(module):
+        # A static input repeated over T (an expanded view): one step computed, expanded again.
+        y = module(x[0])
+        return y.unsqueeze(0).expand(t, *y.shape)
     y = module(x.flatten(0, 1))
     if not isinstance(y, Tensor) or y.dim() < 1 or y.shape[0] != t * b:
         got = tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__

@@ -42,7 +42,7 @@ class VotingLayer(nn.Module):
 
     def forward(self, x: Tensor | Dual) -> Tensor | Dual:  # x [..., K*v] -> [..., K]
         if isinstance(x, Dual):
-            self._check(x.seq)
+            self._check(x.flow)
             return map_linear(self._vote, x)
         self._check(x)
         return self._vote(x)

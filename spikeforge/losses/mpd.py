@@ -48,8 +48,13 @@ def ding2019_terms(mu: Tensor, var: Tensor) -> tuple[Tensor, Tensor]:
 class MPDDing2019(nn.Module):
     """CE on the logits + ``lambda_mpd`` · mean over layers of (d1 + d2) — the RecDis STAND-IN (see module doc).
 
-    ``out.stats["membrane"]`` must hold one ``(μ [C], σ² [C])`` pair per hidden spiking layer.
+    ``out.stats["membrane"]`` must hold one ``(μ [C], σ² [C])`` pair per hidden spiking layer: a zoo model
+    records them when its ``record_membrane`` is set, which the training engine does for this loss
+    (``needs_membrane``). Every spiking layer of the model is counted, the output layer of a head that
+    ends in one included.
     """
+
+    needs_membrane = True
 
     def __init__(self, lambda_mpd: float = 1.0) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from torch import Tensor, nn
 
 from spikeforge.methods.dual import Dual, uniform_weights
+from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, LazySeq
 from spikeforge.neuron.factory import make_node
 
 __all__ = ["Method"]
@@ -17,6 +18,10 @@ class Method:
     Args:
         faithful: run the method's per-step reading on the full ``[T, B, ...]`` graph (T× the backward
             cost; the reference the one-step mode is measured against). Meaningless for bptt.
+        window_mb: one-step methods run each layer's spiking forward over windows of time holding at most
+            this many MiB of float32 per tensor (:class:`~spikeforge.methods.lazy.LazySeq`; default 4), so
+            their memory does not grow with T. Values and gradients do not depend on it beyond rounding of
+            the BN statistics.
 
     A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
     nothing else in a model depends on the method.
@@ -25,8 +30,11 @@ class Method:
     name: ClassVar[str]
     min_T: ClassVar[int] = 1
 
-    def __init__(self, faithful: bool = False) -> None:
+    def __init__(self, faithful: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20) -> None:
         self.faithful = bool(faithful)
+        if not (float(window_mb) > 0):
+            raise ValueError(f"{type(self).__name__}: window_mb must be > 0, got {window_mb!r}")
+        self.window_bytes = max(1, int(float(window_mb) * 2**20))
 
     @property
     def one_step(self) -> bool:
@@ -63,7 +71,7 @@ class Method:
             if torch.is_grad_enabled():
                 x = x.detach()
                 w = uniform_weights(x.shape[0], dtype=x.dtype if x.is_floating_point() else None, device=x.device)
-                return Dual(x, x.mean(0), w)
+                return Dual(LazySeq.of(x, self.window_bytes), x.mean(0), w)
         return x
 
     def __repr__(self) -> str:

@@ -26,8 +26,11 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge.methods.base import Method
-from spikeforge.methods.dual import Dual, aggregate, decay_weights, straight_through, uniform_weights
+from spikeforge.methods.dual import Dual, aggregate, decay_weights, masked_flow, uniform_weights
+from spikeforge.methods.fire import fire_lazy
+from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES
 from spikeforge.methods.registry import METHODS
+from spikeforge.neuron.membrane import channel_stats, flow_stats
 from spikeforge.neuron.node import BaseNode
 
 __all__ = ["DSR", "DSRNode", "DSRRule", "dsr_lif_preset"]
@@ -108,7 +111,7 @@ class DSRNode(BaseNode):
 
     def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
         self.clamp_threshold()
-        spikes, _ = self.run_kernel(x, v_init)
+        spikes, _ = self.fire(x, v_init)
         return spikes * self.spike_value(x)
 
     def extra_repr(self) -> str:
@@ -146,21 +149,27 @@ class DSRRule:
     def __init__(self, faithful: bool = False, exact_vth_grad: bool = False) -> None:
         self.faithful, self.exact_vth_grad = faithful, exact_vth_grad
 
+    def masks(self, node: DSRNode, rate_in: Tensor, vth: Tensor) -> tuple[Tensor, Tensor, float]:
+        """(input mask scaled by ∂o/∂Ī, V_th mask, V_th-gradient factor) at the input rate, no gradient."""
+        m_in, m_th, in_scale, th_scale = self.bool_masks(node, rate_in, vth)
+        dtype = rate_in.dtype
+        return m_in.to(dtype) * in_scale if in_scale != 1.0 else m_in.to(dtype), m_th.to(dtype), th_scale
+
+    def bool_masks(self, node: DSRNode, rate_in: Tensor, vth: Tensor) -> tuple[Tensor, Tensor, float, float]:
+        """(input mask, V_th mask) as bool, with ∂o/∂Ī inside the input mask and the V_th-gradient factor."""
+        if node.kind == "if":
+            return (rate_in >= 0) & (rate_in <= vth), rate_in > vth, 1.0, 1.0
+        m_in = (rate_in > 0) & (rate_in < vth * node.tau / node.dt)
+        th_scale = 1.0 / node.dt if self.exact_vth_grad else node.dt
+        return m_in, rate_in > vth / node.dt, 1.0 / node.tau, th_scale
+
     def representation(self, node: DSRNode, x_seq: Tensor, spikes: Tensor):
         """(weights, Ī or Î, o, input mask scaled by ∂o/∂Ī, V_th mask, V_th-gradient factor), no gradient."""
         vth = node.threshold(x_seq).detach()
         w = node.weights(x_seq.shape[0], x_seq)
         rate_in = aggregate(x_seq, w)
         o = aggregate(spikes, w) * node.spike_value(x_seq).detach()
-        if node.kind == "if":
-            m_in = ((rate_in >= 0) & (rate_in <= vth)).to(x_seq.dtype)
-            m_th = (rate_in > vth).to(x_seq.dtype)
-            th_scale = 1.0
-        else:
-            m_in = ((rate_in > 0) & (rate_in < vth * node.tau / node.dt)).to(x_seq.dtype) / node.tau
-            m_th = (rate_in > vth / node.dt).to(x_seq.dtype)
-            th_scale = 1.0 / node.dt if self.exact_vth_grad else node.dt
-        return w, rate_in, o, m_in, m_th, th_scale
+        return (w, rate_in, o, *self.masks(node, rate_in, vth))
 
     def __call__(self, node: DSRNode, x: Tensor | Dual, v_init: Tensor | None = None):
         if v_init is not None:
@@ -178,32 +187,40 @@ class DSRRule:
 
     def one_step(self, node: DSRNode, x: Dual) -> Dual:
         with torch.no_grad():
-            x_seq = x.seq.to(x.flow.dtype)
-            spikes, _ = node.run_kernel(x_seq)
-            w, rate_value, o_value, m_in, m_th, th_scale = self.representation(node, x_seq, spikes)
-            y = spikes * node.spike_value(x_seq)
-        rate = straight_through(rate_value, x.flow)
-        vth = node.threshold(x.flow)
-        return Dual(y, straight_through(o_value, rate * m_in + vth * (m_th * th_scale)), w)
+            like = x.flow.detach()
+            w = node.weights(x.T, like)
+            fired = fire_lazy(node, x.lazy, w, like.dtype)
+            value = node.spike_value(like).detach()
+            m_in, m_th, in_scale, th_scale = self.bool_masks(node, fired.input_sum, node.threshold(like).detach())
+            y = fired.spikes.map(lambda s: s * value, like.shape, like.dtype)
+        if fired.membrane is not None:
+            node.membrane_sink.add(*flow_stats(*fired.membrane, x.flow))
+        # ∂o/∂flow = 1[mask]·(1 or 1/τ), ∂o/∂V_th = 1[rate above threshold]·(1, Δt or 1/Δt); bool masks saved
+        out = masked_flow(fired.spike_sum * value, x.flow, m_in, in_scale, node.threshold(x.flow), m_th, th_scale)
+        return Dual(y, out, w)
 
     def per_step(self, node: DSRNode, x: Tensor) -> Tensor:
         with torch.no_grad():
-            spikes, _ = node.run_kernel(x.detach())
+            spikes, v = node.run_kernel(x.detach(), return_v=node.membrane_sink is not None)
             w, _, _, m_in, m_th, th_scale = self.representation(node, x.detach(), spikes)
             y = spikes * node.spike_value(x)
+        if v is not None:
+            membrane = channel_stats(node.charge(x.detach(), v) - node.threshold(v))
+            node.membrane_sink.add(*flow_stats(*membrane, aggregate(x, w)))
         in_scale = 1.0  # IF: G/T; LIF: G/(τ·T), the 1/τ is inside m_in
         return _PerStepRepresentationGrad.apply(x, node.v_threshold, y, w, m_in, m_th, in_scale, th_scale)
 
 
 @METHODS.register("dsr")
 class DSR(Method):
-    """Differentiation on spike representation. Args: ``faithful``, ``exact_vth_grad``."""
+    """Differentiation on spike representation. Args: ``faithful``, ``exact_vth_grad``,
+    ``window_mb`` (MiB of float32 per time window of the spiking forward, see :class:`~spikeforge.methods.base.Method`)."""
 
     name = "dsr"
     min_T = 2
 
-    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False) -> None:
-        super().__init__(faithful)
+    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20) -> None:
+        super().__init__(faithful, window_mb)
         self.rule = DSRRule(faithful, exact_vth_grad)
 
     @property

@@ -13,53 +13,108 @@ applied to the incoming flow (:func:`map_stateless`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Dual", "aggregate", "straight_through", "decay_weights", "uniform_weights", "map_linear", "map_stateless",
-           "is_linear_in_time", "steps_of", "reject_batchnorm"]
+from spikeforge.methods.lazy import LazySeq
+
+__all__ = ["Dual", "aggregate", "straight_through", "masked_flow", "decay_weights", "uniform_weights", "map_linear", "map_stateless",
+           "is_linear_in_time", "is_per_step_deterministic", "steps_of", "reject_batchnorm"]
 
 
-@dataclass
 class Dual:
-    """A spiking layer's output under a one-step method: exact sequence plus differentiable flow."""
+    """A spiking layer's output under a one-step method: exact sequence plus differentiable flow.
 
-    seq: Tensor
-    flow: Tensor
-    weights: Tensor
+    ``seq`` may be held as a :class:`~spikeforge.methods.lazy.LazySeq` (bool spikes plus the per-step
+    layers still to apply, evaluated over windows of time); reading :attr:`seq` gives the whole tensor
+    (and keeps it), :attr:`lazy` the windowed form that the hot paths use.
+    """
 
-    def __post_init__(self) -> None:
-        if self.seq.dim() < 2 or tuple(self.seq.shape[1:]) != tuple(self.flow.shape):
-            raise ValueError(f"Dual: seq must be [T, *flow.shape]; got seq {tuple(self.seq.shape)}, flow {tuple(self.flow.shape)}")
-        if self.weights.shape != (self.seq.shape[0],):
-            raise ValueError(f"Dual: weights must be [T] = [{self.seq.shape[0]}], got {tuple(self.weights.shape)}")
+    __slots__ = ("_seq", "flow", "weights")
+
+    def __init__(self, seq: Tensor | LazySeq, flow: Tensor, weights: Tensor) -> None:
+        if len(seq.shape) < 2 or tuple(seq.shape[1:]) != tuple(flow.shape):
+            raise ValueError(f"Dual: seq must be [T, *flow.shape]; got seq {tuple(seq.shape)}, flow {tuple(flow.shape)}")
+        if weights.shape != (seq.shape[0],):
+            raise ValueError(f"Dual: weights must be [T] = [{seq.shape[0]}], got {tuple(weights.shape)}")
+        self._seq, self.flow, self.weights = seq, flow, weights
+
+    @property
+    def seq(self) -> Tensor:
+        """The whole ``[T, B, ...]`` sequence as a tensor in the flow's dtype (computed once from a lazy or
+        bool one, then kept: T× the memory of one window; hot paths read :attr:`lazy` instead)."""
+        if isinstance(self._seq, LazySeq) or self._seq.dtype != self.flow.dtype:
+            self._seq = LazySeq.of(self._seq).materialize(self.flow.dtype)
+        return self._seq
+
+    @property
+    def lazy(self) -> LazySeq:
+        """The sequence as a :class:`LazySeq` (no copy, nothing computed)."""
+        return LazySeq.of(self._seq)
 
     @property
     def T(self) -> int:
-        return self.seq.shape[0]
+        return self._seq.shape[0]
 
     @property
     def shape(self) -> torch.Size:
-        return self.seq.shape
+        return torch.Size(self._seq.shape)
 
     def __add__(self, other: "Dual") -> "Dual":
         """Elementwise sum (SEW ADD, residual adds): linear, so both streams add."""
         if not isinstance(other, Dual):
             return NotImplemented
-        return Dual(self.seq + other.seq, self.flow + other.flow, self.weights)
+        return Dual(self.lazy.zip(other.lazy, torch.add, self.flow.dtype), self.flow + other.flow, self.weights)
+
+    def __repr__(self) -> str:
+        return f"Dual(seq={self._seq!r}, flow={tuple(self.flow.shape)}, weights={tuple(self.weights.shape)})"
 
 
-def aggregate(seq: Tensor, weights: Tensor) -> Tensor:
+def aggregate(seq: Tensor | LazySeq, weights: Tensor) -> Tensor:
     """Σ_t weights[t]·seq[t]: ``[T, B, ...]``, ``[T]`` → ``[B, ...]`` in the dtype of ``weights``."""
+    if isinstance(seq, LazySeq):
+        return seq.aggregate(weights)
     return torch.tensordot(weights, seq.to(weights.dtype), dims=1)
 
 
 def straight_through(value: Tensor, path: Tensor) -> Tensor:
     """A tensor with the value of ``value`` and the gradient of ``path``."""
     return value.detach() + (path - path.detach())
+
+
+class _MaskedFlowGrad(torch.autograd.Function):
+    """Value ``value``; gradient ``g·mask·scale`` to ``flow`` and ``Σ g·vth_mask·vth_scale`` to the 0-dim ``vth``.
+    The masks are saved as bool (a quarter of a float mask's memory)."""
+
+    @staticmethod
+    def forward(ctx, value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor, vth: Tensor,
+                vth_mask: Tensor, vth_scale: float) -> Tensor:
+        ctx.save_for_backward(mask, scale, vth_mask)
+        ctx.vth_scale = vth_scale
+        return value.detach().clone()
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        mask, scale, vth_mask = ctx.saved_tensors
+        g_flow = g * mask * scale.to(g.dtype) if ctx.needs_input_grad[1] else None
+        g_vth = None
+        if ctx.needs_input_grad[4]:
+            g_vth = (g * vth_mask).sum().mul(ctx.vth_scale).reshape(())
+        return None, g_flow, None, None, g_vth, None, None
+
+
+def masked_flow(value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor | float = 1.0,
+                vth: Tensor | None = None, vth_mask: Tensor | None = None, vth_scale: float = 1.0) -> Tensor:
+    """A flow output with the value ``value`` and the gradient of ``mask·scale·flow (+ vth·vth_mask·vth_scale)``.
+
+    ``straight_through(value, mask·scale·flow + vth·vth_mask·vth_scale)`` with bool masks ``[B, ...]``
+    (the one-step rules of SSF and DSR); ``scale`` a scalar, ``vth`` a 0-dim tensor."""
+    scale = torch.as_tensor(scale, dtype=flow.dtype, device=flow.device).detach()
+    if vth is None:
+        vth, vth_mask = flow.new_zeros(()), mask.new_zeros(())
+    return _MaskedFlowGrad.apply(value, flow, mask.bool(), scale, vth, vth_mask.bool(), float(vth_scale))
 
 
 def decay_weights(decay: Tensor | float, T: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
@@ -92,23 +147,43 @@ def is_linear_in_time(module: nn.Module) -> bool:
     return isinstance(module, _LINEAR_TYPES)
 
 
+_DETERMINISTIC_TYPES: tuple[type, ...] = _LINEAR_TYPES + (
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+    nn.ReLU, nn.Unflatten,
+)
+
+
+def is_per_step_deterministic(module: nn.Module) -> bool:
+    """True for modules that map each sample alone, the same way at every call (they may be evaluated lazily,
+    over windows of time and more than once); random or batch-statistics modules are not."""
+    if isinstance(module, nn.Sequential):
+        return all(is_per_step_deterministic(m) for m in module)
+    return isinstance(module, _DETERMINISTIC_TYPES)
+
+
 def _fold(fn: Callable[[Tensor], Tensor], seq: Tensor) -> Tensor:
     y = fn(seq.flatten(0, 1))
     return y.unflatten(0, seq.shape[:2])
 
 
 def map_linear(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
-    """Apply an affine stateless ``fn`` to both streams (seq folded over T·B, without autograd)."""
-    with torch.no_grad():
-        seq = _fold(fn, x.seq.to(x.flow.dtype) if x.seq.dtype == torch.bool else x.seq)
-    return Dual(seq, fn(x.flow), x.weights)
+    """Apply an affine stateless ``fn`` to both streams (seq lazily, folded over T·B, without autograd)."""
+    flow = fn(x.flow)
+    return Dual(x.lazy.map(fn, flow.shape, x.flow.dtype), flow, x.weights)
 
 
 def map_stateless(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
-    """Apply a nonlinear stateless ``fn``: flow value = aggregate of ``fn(seq)``, gradient = ``fn`` at the flow."""
-    with torch.no_grad():
-        seq = _fold(fn, x.seq.to(x.flow.dtype) if x.seq.dtype == torch.bool else x.seq)
-    return Dual(seq, straight_through(aggregate(seq, x.weights).to(x.flow.dtype), fn(x.flow)), x.weights)
+    """Apply a nonlinear stateless ``fn``: flow value = aggregate of ``fn(seq)``, gradient = ``fn`` at the flow.
+
+    ``seq`` stays lazy when ``fn`` is a deterministic per-sample module (:func:`is_per_step_deterministic`);
+    anything else (a random module, a plain function) runs once, now, on the whole sequence."""
+    path = fn(x.flow)
+    if isinstance(fn, nn.Module) and is_per_step_deterministic(fn):
+        seq = x.lazy.map(fn, path.shape, x.flow.dtype)
+    else:
+        with torch.no_grad():
+            seq = _fold(fn, x.lazy.materialize(x.flow.dtype))
+    return Dual(seq, straight_through(aggregate(seq, x.weights).to(x.flow.dtype), path), x.weights)
 
 
 def reject_batchnorm(module: nn.Module, who: str) -> None:

@@ -24,8 +24,11 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge.methods.base import Method
-from spikeforge.methods.dual import Dual, aggregate, decay_weights, straight_through
+from spikeforge.methods.dual import Dual, aggregate, decay_weights, masked_flow
+from spikeforge.methods.fire import fire_lazy
+from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES
 from spikeforge.methods.registry import METHODS
+from spikeforge.neuron.membrane import channel_stats, flow_stats
 from spikeforge.neuron.node import BaseNode, PLIFNode
 
 __all__ = ["SSF", "SSFRule"]
@@ -56,17 +59,26 @@ class SSFRule:
             raise ValueError(f"ssf: slope must be one of {', '.join(SLOPES)}, got {slope!r}")
         self.faithful, self.slope = faithful, slope
 
+    def flow_weights(self, node: BaseNode, T: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(weights [T] from the node's own λ, κ, V_th), no gradient."""
+        decay, gain = (c.detach() for c in node.coefficients(like))
+        vth = node.threshold(like).detach()
+        return decay_weights(decay, T, dtype=like.dtype, device=like.device), gain, vth
+
+    def slope_mask(self, fi: Tensor, vth: Tensor) -> Tensor:
+        """∂FO/∂FI: 1[0 < FI < V_th] (``slope="clamp"``: divided by V_th)."""
+        return ((fi > 0) & (fi < vth)).to(fi.dtype) * self.slope_scale(vth)
+
+    def slope_scale(self, vth: Tensor) -> Tensor | float:
+        """The slope inside the mask: 1, or 1/V_th for ``slope="clamp"``."""
+        return 1.0 / vth if self.slope == "clamp" else 1.0
+
     def flows(self, node: BaseNode, x_seq: Tensor, spikes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """(weights [T], FI value, FO value, ∂FO/∂FI mask, κ) from the node's own λ and κ (no gradient)."""
-        decay, gain = (c.detach() for c in node.coefficients(x_seq))
-        vth = node.threshold(x_seq).detach()
-        w = decay_weights(decay, x_seq.shape[0], dtype=x_seq.dtype, device=x_seq.device)
+        w, gain, vth = self.flow_weights(node, x_seq.shape[0], x_seq)
         fi = gain * aggregate(x_seq, w)
         fo = aggregate(spikes, w)
-        mask = ((fi > 0) & (fi < vth)).to(x_seq.dtype)
-        if self.slope == "clamp":
-            mask = mask / vth
-        return w, fi, fo, mask, gain
+        return w, fi, fo, self.slope_mask(fi, vth), gain
 
     def __call__(self, node: BaseNode, x: Tensor | Dual, v_init: Tensor | None = None):
         if v_init is not None:
@@ -82,28 +94,35 @@ class SSFRule:
 
     def one_step(self, node: BaseNode, x: Dual) -> Dual:
         with torch.no_grad():
-            x_seq = x.seq.to(x.flow.dtype)
-            spikes, _ = node.run_kernel(x_seq)
-            w, fi_value, fo_value, mask, gain = self.flows(node, x_seq, spikes)
-        fi = straight_through(fi_value, gain * x.flow)
-        return Dual(spikes, straight_through(fo_value, fi * mask), w)
+            w, gain, vth = self.flow_weights(node, x.T, x.flow.detach())
+            fired = fire_lazy(node, x.lazy, w, x.flow.dtype)
+            fi_value = gain * fired.input_sum
+            inside = (fi_value > 0) & (fi_value < vth)
+        if fired.membrane is not None:
+            node.membrane_sink.add(*flow_stats(*fired.membrane, gain * x.flow))
+        # ∂FO/∂flow = κ·1[0 < FI < V_th]·slope, the mask kept as bool
+        return Dual(fired.spikes, masked_flow(fired.spike_sum, x.flow, inside, gain * self.slope_scale(vth)), w)
 
     def per_step(self, node: BaseNode, x: Tensor) -> Tensor:
         with torch.no_grad():
-            spikes, _ = node.run_kernel(x.detach())
+            spikes, v = node.run_kernel(x.detach(), return_v=node.membrane_sink is not None)
             w, _, _, mask, gain = self.flows(node, x.detach(), spikes)
+        if v is not None:
+            membrane = channel_stats(node.charge(x.detach(), v) - node.threshold(v))
+            node.membrane_sink.add(*flow_stats(*membrane, gain * aggregate(x, w)))
         return _PerStepFlowGrad.apply(x, spikes, w, gain * mask)
 
 
 @METHODS.register("ssf")
 class SSF(Method):
-    """Stabilized spiking flow. Args: ``faithful`` (per-step reading, T× backward), ``slope`` ("one" | "clamp")."""
+    """Stabilized spiking flow. Args: ``faithful`` (per-step reading, T× backward), ``slope`` ("one" | "clamp"),
+    ``window_mb`` (MiB of float32 per time window of the spiking forward, see :class:`~spikeforge.methods.base.Method`)."""
 
     name = "ssf"
     min_T = 2
 
-    def __init__(self, faithful: bool = False, slope: str = "one") -> None:
-        super().__init__(faithful)
+    def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float = DEFAULT_CHUNK_BYTES / 2**20) -> None:
+        super().__init__(faithful, window_mb)
         self.rule = SSFRule(faithful, slope)
 
     @property

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from spikeforge.methods import Method, get_method
 from spikeforge.methods.dual import Dual, steps_of
 from spikeforge.models.output import ModelOutput
+from spikeforge.neuron.membrane import record_membrane
 from spikeforge.neuron.node import Readout
 
 __all__ = ["SpikingModel"]
@@ -53,6 +54,8 @@ class SpikingModel(nn.Module):
             raise ValueError(f"{name}: num_classes must be >= 1, got {num_classes}")
         self.T, self.num_classes, self.input_shape = int(T), int(num_classes), tuple(input_shape)
         self.readout = Readout(decay=readout_decay, output="final")
+        #: fill ``ModelOutput.stats["membrane"]`` (per spiking-layer μ, σ² of H − V_th; RecDis losses)
+        self.record_membrane = False
 
     def _expected(self) -> str:
         dims = ", ".join("*" if d is None else str(d) for d in self.input_shape)
@@ -80,10 +83,18 @@ class SpikingModel(nn.Module):
         raise NotImplementedError
 
     def forward_output(self, x: Tensor) -> ModelOutput:
+        """Logits, per-step outputs and, with ``record_membrane``, ``stats["membrane"]``: one ``(μ [C], σ² [C])``
+        of H − V_th per spiking-layer call (:mod:`spikeforge.neuron.membrane`)."""
+        if not self.record_membrane:
+            return self._output(x, {})
+        with record_membrane(self) as recorder:
+            return self._output(x, {"membrane": recorder.stats})
+
+    def _output(self, x: Tensor, stats: dict) -> ModelOutput:
         out = self.forward_features(self.method.enter(self.time_input(x)))
         T = out.shape[0]
         logits = self.readout(out) / self.readout.cumulative_gains(T, out.flow if isinstance(out, Dual) else out)[-1]
-        return ModelOutput(logits=logits, steps=steps_of(out) if isinstance(out, Dual) else out, stats={})
+        return ModelOutput(logits=logits, steps=steps_of(out) if isinstance(out, Dual) else out, stats=stats)
 
     def forward(self, x: Tensor) -> Tensor:  # x [B, ...] or [T, B, ...] -> logits [B, K]
         return self.forward_output(x).logits

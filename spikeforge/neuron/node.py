@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from spikeforge.neuron import surrogate as _surrogate
 from spikeforge.neuron.kernels import KERNELS, NeuronRule
+from spikeforge.neuron.membrane import MembraneRecorder, channel_stats, charge
 
 __all__ = ["BaseNode", "IFNode", "LIFNode", "PLIFNode", "Readout", "check_sequence"]
 
@@ -118,6 +119,8 @@ class BaseNode(nn.Module):
         self.backend = backend
         #: how a training method replaces BPTT for this neuron (set by ``Method.attach``; None = BPTT)
         self.grad_rule: Callable | None = None
+        #: where to add membrane statistics, set only inside :func:`spikeforge.neuron.membrane.record_membrane`
+        self.membrane_sink: MembraneRecorder | None = None
         self.learnable_threshold = bool(learnable_threshold)
         if self.learnable_threshold:
             self.v_threshold = nn.Parameter(torch.tensor(v_threshold))
@@ -163,8 +166,21 @@ class BaseNode(nn.Module):
 
     def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """The multi-step forward with surrogate-gradient BPTT."""
-        spikes, v = self.run_kernel(x, v_init, self.return_v)
+        spikes, v = self.fire(x, v_init, self.return_v)
         return (spikes, v) if self.return_v else spikes
+
+    def fire(self, x: Tensor, v_init: Tensor | None = None, return_v: bool = False) -> tuple[Tensor, Tensor | None]:
+        """:meth:`run_kernel`, recording the membrane statistics when a recorder is attached (differentiable)."""
+        if self.membrane_sink is None:
+            return self.run_kernel(x, v_init, return_v)
+        spikes, v = self.run_kernel(x, v_init, True)
+        self.membrane_sink.add(*channel_stats(self.charge(x, v, v_init) - self.threshold(x)))
+        return spikes, (v if return_v else None)
+
+    def charge(self, x: Tensor, v: Tensor, v_init: Tensor | None = None) -> Tensor:
+        """H ``[T, B, ...]`` (after charge, before reset) from the input and the potentials after reset."""
+        decay, gain = self.coefficients(x)
+        return charge(x, v, v_init, decay, gain, self.rule.v_rest)
 
     def run_kernel(self, x: Tensor, v_init: Tensor | None = None, return_v: bool = False) -> tuple[Tensor, Tensor | None]:
         """Validate, then run the kernel: ``(spikes [T, B, ...], v [T, B, ...] or None)``."""

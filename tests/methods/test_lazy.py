@@ -1,0 +1,138 @@
+"""Windowed (lazy) seq stream of ssf/dsr: the same spikes, flows and gradients as one piece, in bounded memory."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from spikeforge.layers import BatchNormTB, TimeDistributed, TimeFixedDropout
+from spikeforge.methods import Dual, get_method
+from spikeforge.methods.dual import uniform_weights
+from spikeforge.methods.fire import fire_lazy
+from spikeforge.methods.lazy import LazySeq
+from spikeforge.neuron import LIFNode, PLIFNode
+
+D = torch.float64
+
+
+def _windowed(x: torch.Tensor, steps: int) -> LazySeq:
+    """A LazySeq over ``x`` whose windows hold ``steps`` time steps."""
+    return LazySeq.of(x, chunk_bytes=steps * 4 * math.prod(x.shape[1:]))
+
+
+def test_chunks_cover_the_sequence_and_map_zip_aggregate_match_eager():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(7, 3, 4, generator=g, dtype=D)
+    y = torch.randn(7, 3, 4, generator=g, dtype=D)
+    lin = nn.Linear(4, 5).double()
+    lx = _windowed(x, 3)
+    assert [(t0, t1) for t0, t1, _ in lx.chunks()] == [(0, 3), (3, 6), (6, 7)]
+    mapped = lx.zip(_windowed(y, 3), torch.mul, D).map(lin, (3, 5), D)
+    eager = lin(x * y)
+    torch.testing.assert_close(mapped.materialize(), eager.detach(), rtol=0, atol=1e-12)
+    w = torch.rand(7, generator=g, dtype=D)
+    torch.testing.assert_close(mapped.aggregate(w), torch.tensordot(w, eager.detach(), dims=1), rtol=0, atol=1e-12)
+    assert not mapped.window(0, 2).requires_grad  # the seq stream never builds a graph
+
+
+def test_constant_sequence_is_computed_once_and_expanded():
+    x = torch.randn(2, 4, dtype=D).unsqueeze(0).expand(5, 2, 4)
+    calls = []
+    lin = nn.Linear(4, 3).double()
+    lin.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    out = LazySeq.of(x).map(lin, (2, 3), D)
+    assert out.constant and out.stored is not None and out.stored.stride(0) == 0
+    assert calls == [2]  # one step of B = 2 samples, not T·B
+    torch.testing.assert_close(out.materialize(), lin(x).detach())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LIFNode(decay=0.8, v_reset=0.0, backend="torch"),
+    lambda: LIFNode(decay=0.9, v_reset=None, backend="torch"),
+    lambda: PLIFNode(init_tau=2.0, v_reset=0.0, backend="torch"),
+])
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_fire_lazy_windows_give_the_spikes_of_one_run(make, steps):
+    """The membrane potential carried across windows: spikes and weighted sums equal one whole run."""
+    node = make()
+    x = 1.8 * torch.rand(9, 4, 6, generator=torch.Generator().manual_seed(1), dtype=D)
+    w = torch.rand(9, generator=torch.Generator().manual_seed(2), dtype=D)
+    whole, _ = node.run_kernel(x)
+    fired = fire_lazy(node, _windowed(x, steps), w, D)
+    assert fired.spikes.dtype == torch.bool
+    assert torch.equal(fired.spikes.materialize(D), whole)
+    assert whole.sum() > 0 and (1 - whole).sum() > 0
+    torch.testing.assert_close(fired.input_sum, torch.tensordot(w, x, dims=1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(fired.spike_sum, torch.tensordot(w, whole, dims=1), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_windowed_statistics_equal_one_piece(training):
+    """Two-pass BN over windows: same output, same running statistics, same flow value as one fused call."""
+    g = torch.Generator().manual_seed(3)
+    seq = 2 + 3 * torch.randn(6, 4, 3, 5, 5, generator=g, dtype=D)
+    flow = seq.mean(0).requires_grad_()
+    bn_one, bn_win = BatchNormTB(3).double(), BatchNormTB(3).double()
+    with torch.no_grad():
+        for bn in (bn_one, bn_win):
+            bn.weight.copy_(torch.tensor([0.5, 1.0, 2.0]))
+            bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+            bn.train(training)
+    w = uniform_weights(6, D)
+    one = bn_one(Dual(LazySeq.of(seq), flow, w))
+    win = bn_win(Dual(_windowed(seq, 2), flow, w))
+    assert isinstance(win._seq, LazySeq) and win._seq.stored is None  # nothing [T, ...] materialised
+    torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-10)
+    torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-10)
+    torch.testing.assert_close(bn_win.running_mean, bn_one.running_mean, rtol=0, atol=1e-12)
+    torch.testing.assert_close(bn_win.running_var, bn_one.running_var, rtol=0, atol=1e-12)
+    g_one, = torch.autograd.grad(one.flow.square().sum(), flow)
+    g_win, = torch.autograd.grad(win.flow.square().sum(), flow)
+    torch.testing.assert_close(g_win, g_one, rtol=0, atol=1e-10)
+
+
+class _Net(nn.Module):
+    """conv-BN-LIF → max-pool → dropout → conv-BN-LIF + residual → linear (every Dual path of the zoo)."""
+
+    def __init__(self, method):
+        super().__init__()
+        self.method = method
+        self.conv1 = TimeDistributed(nn.Conv2d(2, 4, 3, padding=1, bias=False))
+        self.bn1 = BatchNormTB(4)
+        self.sn1 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": "torch"},
+                                      dsr={"kind": "lif"})
+        self.pool = TimeDistributed(nn.MaxPool2d(2))
+        self.drop = TimeFixedDropout(0.25)
+        self.conv2 = TimeDistributed(nn.Conv2d(4, 4, 3, padding=1, bias=False))
+        self.bn2 = BatchNormTB(4)
+        self.sn2 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": "torch"},
+                                      dsr={"kind": "lif"})
+        self.fc = TimeDistributed(nn.Flatten(), nn.Linear(64, 3))
+
+    def forward(self, x):
+        h = self.drop(self.pool(self.sn1(self.bn1(self.conv1(self.method.enter(x))))))
+        return self.fc(self.sn2(self.bn2(self.conv2(h))) + h)
+
+
+@pytest.mark.parametrize("name", ["ssf", "dsr"])
+def test_windowed_network_equals_one_piece(name):
+    """A whole net with 2-step windows: identical hidden spikes, flows and gradients (float64) to one window."""
+    x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(4), dtype=D).unsqueeze(0)[0] * 3
+    nets, outs = [], []
+    for window_mb in (1.0, 2 * 4 * 3 * 4 * 8 * 8 / 2**20):  # one window for all T; then 2 steps per window
+        torch.manual_seed(0)
+        net = _Net(get_method(name, window_mb=window_mb)).double().train()
+        torch.manual_seed(1)  # the same dropout mask
+        recorded = []
+        net.sn1.register_forward_hook(lambda m, i, o: recorded.append(o.seq.clone()))
+        out = net(x)
+        out.flow.square().sum().backward()
+        nets.append(net)
+        outs.append((out, recorded[0]))
+    (one, s_one), (win, s_win) = outs
+    assert torch.equal(s_win, s_one) and 0 < s_one.mean() < 1
+    torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-9)
+    torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-9)
+    for (n, p1), (_, p2) in zip(nets[0].named_parameters(), nets[1].named_parameters()):
+        if p1.grad is not None:
+            torch.testing.assert_close(p2.grad, p1.grad, rtol=0, atol=1e-8, msg=n)
