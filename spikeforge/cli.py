@@ -1,57 +1,126 @@
-"""The ``spikeforge`` command line: ``train``, ``recipes``, ``models``, ``bench``."""
+"""The ``spikeforge`` command line: ``train``, ``eval``, ``recipes``, ``plot``, ``models``, ``bench`` (+ the tools' commands).
+
+Exit codes: 0 done, 1 the loss became NaN/inf (a checkpoint was saved), 2 bad input (unknown names,
+missing files, bad options), 130 interrupted by SIGINT (a checkpoint was saved).
+"""
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model from a recipe (default: digits)")
+    p = sub.add_parser("train", help="train a model from a recipe (default: digits)",
+                       description="Train from a recipe; several processes: torchrun --nproc-per-node N -m spikeforge train ...")
     p.add_argument("--recipe", default="digits", help="recipe name (see `spikeforge recipes`)")
     p.add_argument("--config", help="a YAML config file used instead of --recipe")
-    g = p.add_argument_group("overrides (each maps to one config key)")
-    g.add_argument("--data-dir", dest="data_dir")
-    g.add_argument("--model")
-    g.add_argument("--method")
-    g.add_argument("--T", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", dest="batch_size", type=int)
-    g.add_argument("--seed", type=int)
-    g.add_argument("--device")
-    g.add_argument("--output", help="run directory: config.yaml, metrics.csv, last.pt")
-    p.add_argument("--resume", metavar="PATH", help="continue a run from its last.pt (exactly, on CPU)")
+    g = p.add_argument_group("overrides (each maps to one config key; registry defaults < recipe < flags < --set)")
+    g.add_argument("--data-dir", dest="data_dir", help="data.root: the data set's files")
+    g.add_argument("--model", help="model.name")
+    g.add_argument("--method", help="method.name: bptt, ssf or dsr")
+    g.add_argument("--T", type=int, help="model.T: time steps")
+    g.add_argument("--lr", type=float, help="optim.lr")
+    g.add_argument("--epochs", type=int, help="train.epochs")
+    g.add_argument("--batch-size", dest="batch_size", type=int, help="train.batch_size (global, all processes together)")
+    g.add_argument("--seed", type=int, help="train.seed")
+    g.add_argument("--device", help="train.device: cpu or cuda")
+    g.add_argument("--output", help="train.output: run directory (config.yaml, metrics.csv, firing_rates.csv, last.pt, best.pt)")
+    g.add_argument("--amp", choices=("bf16", "fp16"), help="train.amp: mixed precision (bf16 on CPU; fp16 or bf16 on GPU)")
+    g.add_argument("--compile", action="store_true", default=None, help="train.compile: torch.compile the model")
+    g.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
+                   help="train.sync_bn: SyncBatchNorm across processes (GPU only; a warning on CPU)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. optim.lr=0.05")
+    p.add_argument("--resume", metavar="PATH", help="continue a run from its last.pt (exactly, on CPU)")
+    _add_threads(p)
     p.set_defaults(func=_cmd_train)
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads of this process (default: torch's; 1 is fastest for small models on a busy machine)")
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from spikeforge.train import config as C
-    from spikeforge.train.engine import train
+    from spikeforge.train.engine import (
+        NonFiniteLoss,
+        StopRequested,
+        load_checkpoint,
+        train,
+    )
 
+    _set_threads(args)
     if args.resume:
-        from spikeforge.train.engine import load_checkpoint
-
-        cfg = load_checkpoint(args.resume)["config"]  # the run's own config; flags below may extend it
+        cfg = load_checkpoint(args.resume)["config"]  # the run's own config; flags below may change it
     else:
         cfg = C.load_config(args.config) if args.config else C.load_recipe(args.recipe)
-    for flag, key in C.FLAG_KEYS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            C.set_key(cfg, key, value, source=f"--{flag.replace('_', '-')}")
-    for item in args.set:
-        C.set_key(cfg, *C.parse_assignment(item), source="--set")
-    result = train(cfg, resume=args.resume)
-    print(f"test accuracy: {100 * result['test_acc']:.2f} %  (best {100 * result['best_test_acc']:.2f} %, "
-          f"{result['epochs']} epochs, {result['seconds']:.1f} s)")
+    C.apply_overrides(cfg, vars(args), args.set)
+    try:
+        result = train(cfg, resume=args.resume)
+    except StopRequested as err:
+        if _is_main():
+            print(f"spikeforge train: {err}", file=sys.stderr)
+        return 130
+    except NonFiniteLoss as err:
+        if _is_main():
+            print(f"spikeforge train: error: {err}", file=sys.stderr)
+        return 1
+    if _is_main():
+        print(_summary(result))
+    return 0
+
+
+def _is_main() -> bool:
+    """Whether this process is rank 0 (``torchrun`` sets ``RANK``; one process: always)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _summary(r: dict) -> str:
+    text = (f"test accuracy: {100 * r['test_acc']:.2f} %  ({r['epochs']} epochs, {r['seconds']:.1f} s)\n"
+            f"protocol A (max test accuracy): {100 * r['best_test_acc']:.2f} % at epoch {r['best_test_epoch']}")
+    if r["protocol_b"] is not None:
+        text += f"\nprotocol B (test at best validation epoch {r['best_val_epoch']}): {100 * r['protocol_b']:.2f} %"
+    if r["output"] is not None:
+        text += f"\nrun directory: {r['output']}"
+    return text
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a checkpoint on its data set's test split")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="a last.pt or best.pt of `spikeforge train`")
+    p.add_argument("--data-dir", dest="data_dir", help="the data set's files (default: the run's data.root)")
+    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    _add_threads(p)
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from spikeforge.train.engine import evaluate_checkpoint
+
+    _set_threads(args)
+    res = evaluate_checkpoint(args.checkpoint, args.data_dir, args.split, args.device, args.batch_size)
+    print(f"{args.split} accuracy: {100 * res['acc']:.2f} %  loss {res['loss']:.4f}")
     return 0
 
 
 def _add_recipes(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recipes", help="list recipes with their paper and target")
+    p = sub.add_parser("recipes", help="list recipes with their paper, table, target and assumed keys")
     p.set_defaults(func=_cmd_recipes)
 
 
@@ -60,7 +129,25 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
 
     for name in C.list_recipes():
         meta = C.load_recipe(name)["meta"]
-        print(f"{name:32s} {meta['paper'] or '-'} | table {meta['table'] or '-'} | target {meta['target'] or 'none (unverified)'}")
+        assumed = ", ".join(meta["assumed"]) if meta["assumed"] else "-"
+        print(f"{name:32s} {meta['paper'] or '-'} | table {meta['table'] or '-'} | "
+              f"target {meta['target'] or 'none (unverified)'} | (assumed) {assumed}")
+    return 0
+
+
+def _add_plot(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="PNG plots of a run directory: loss/accuracy curves, firing rates, spike raster")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
+    p.add_argument("--neurons", type=int, default=32, help="neurons per layer in the raster (default 32)")
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from spikeforge.train.plots import plot_run
+
+    for path in plot_run(args.run_dir, args.sample, args.neurons):
+        print(path)
     return 0
 
 
@@ -86,10 +173,21 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_bench_parser(sub)
 
 
+def _add_tools(sub: argparse._SubParsersAction) -> None:
+    """The tools issue's commands (analyze, quantize, energy, export), when that module is present."""
+    import importlib.util
+
+    if importlib.util.find_spec("spikeforge.tools.commands") is None:
+        return
+    from spikeforge.tools.commands import add_tool_parsers
+
+    add_tool_parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train deep spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_recipes, _add_models, _add_bench):
+    for add in (_add_train, _add_eval, _add_recipes, _add_plot, _add_models, _add_bench, _add_tools):
         add(sub)
     return parser
 

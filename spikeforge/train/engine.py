@@ -1,157 +1,293 @@
-"""The training loop: one process, CPU or one GPU (the engine issue adds DDP, AMP and resume).
+"""The training engine: ``train(cfg)`` runs a resolved config (:mod:`.config`) on one process or many.
 
-``train(cfg)`` builds data, model, loss, optimizer and schedule from a resolved config
-(:mod:`spikeforge.train.config`), trains for ``train.epochs``, evaluates on the test split after each
-epoch, and — when ``train.output`` is set — writes ``config.yaml``, ``metrics.csv`` and an atomically
-replaced ``last.pt`` checkpoint every epoch (model, optimizer, schedule, epoch, RNG states, the loader's
-shuffle generator, the metrics so far, the resolved config and the code version), from which
-``resume`` continues exactly.
+One process: ``spikeforge train ...``; several: ``torchrun --nproc-per-node N -m spikeforge train ...``
+(DDP, each rank a strided shard of every global batch, metrics summed over ranks, rank 0 writes).
+With ``train.output`` set the run directory gets ``config.yaml``, ``metrics.csv``,
+``firing_rates.csv``, TensorBoard scalars (``tb/``), ``last.pt`` (every epoch and every
+``train.checkpoint_every`` steps, atomically) and ``best.pt``; ``resume`` continues from a ``last.pt``
+exactly (CPU, ``train.workers: 0``). SIGINT finishes the step, saves and raises :class:`StopRequested`;
+a non-finite loss saves and raises :class:`NonFiniteLoss` naming the step.
+
+Accuracy protocols of the PLIF paper (SPEC §7.2): A = the maximum test accuracy over the evaluated
+epochs; B (``train.val_fraction > 0``) = the test accuracy at the epoch of the best validation accuracy.
 """
 from __future__ import annotations
 
-import csv
 import math
-import os
-import sys
+import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
-from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from spikeforge import __version__
-from spikeforge.data import create_dataset
-from spikeforge.losses import get_loss
-from spikeforge.models import create_model
+from spikeforge.train.builders import build_datasets, build_loss, build_model
+from spikeforge.train.checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    rng_states,
+    set_rng_states,
+)
+from spikeforge.train.distributed import (
+    Dist,
+    all_gather_objects,
+    all_reduce_sum,
+    convert_sync_bn,
+    setup,
+    teardown,
+    wrap_ddp,
+)
+from spikeforge.train.loop import (
+    ForwardOutput,
+    NonFiniteLoss,
+    Parts,
+    Progress,
+    StopFlag,
+    StopRequested,
+    evaluate,
+    train_epoch,
+)
 from spikeforge.train.optim import build_optimizer, build_schedule
+from spikeforge.train.precision import grad_scaler
+from spikeforge.train.records import METRICS_CSV, RATES_CSV, Scalars, write_csv
+from spikeforge.train.sampler import ShardedBatchSampler
 
-__all__ = ["train", "evaluate", "train_one_epoch", "load_checkpoint"]
-
-
-def _progress(iterable, desc: str, enabled: bool):
-    return tqdm(iterable, desc=desc, leave=False, disable=not (enabled and sys.stderr.isatty()))
-
-
-def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
-                    device: torch.device, desc: str = "train") -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss and accuracy. A non-finite loss raises."""
-    model.train()
-    total, correct, loss_sum = 0, 0, 0.0
-    for x, y in _progress(loader, desc, True):
-        x, y = x.to(device), y.to(device)
-        out = model.forward_output(x)
-        loss = loss_fn(out, y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss is {loss.item()} at sample {total}; lower the learning rate")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        total += y.numel()
-        loss_sum += loss.item() * y.numel()
-        correct += (out.logits.argmax(1) == y).sum().item()
-    return {"loss": loss_sum / total, "acc": correct / total}
+__all__ = ["NonFiniteLoss", "StopRequested", "evaluate_checkpoint", "load_checkpoint", "protocols", "train"]
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device) -> dict[str, float]:
-    model.eval()
-    total, correct, loss_sum = 0, 0, 0.0
-    for x, y in _progress(loader, "eval", True):
-        x, y = x.to(device), y.to(device)
-        out = model.forward_output(x)
-        loss_sum += loss_fn(out, y).item() * y.numel()
-        correct += (out.logits.argmax(1) == y).sum().item()
-        total += y.numel()
-    return {"loss": loss_sum / total, "acc": correct / total}
+def _input_dims(model: torch.nn.Module, sample: torch.Tensor) -> int:
+    shape = getattr(model, "input_shape", None)
+    return len(shape) if shape is not None else sample.dim()
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+def _eval_loader(dataset: Any, batch_size: int, d: Dist, workers: int) -> DataLoader:
+    sampler = ShardedBatchSampler(len(dataset), batch_size * d.world, d.world, d.rank, shuffle=False, drop_last=False)
+    return DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`train`; a missing or unreadable file raises naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # truncated or foreign file
-        raise ValueError(f"checkpoint {str(path)!r} cannot be read: {type(err).__name__}: {err}") from None
-    missing = {"model", "optimizer", "schedule", "epoch", "config", "rng", "history"} - set(ckpt)
-    if missing:
-        raise ValueError(f"checkpoint {str(path)!r} lacks {sorted(missing)}; it was not written by spikeforge train")
-    return ckpt
+def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
+    """Build data, model (sync-BN, DDP, compile), loss, optimizer, schedule and scaler for this rank."""
+    t = cfg["train"]
+    seed = int(t["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    if t["deterministic"]:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    sets = build_datasets(cfg)
+    model = build_model(cfg)
+    if t["sync_bn"]:
+        model = convert_sync_bn(model, d)
+    model = model.to(d.device)
+    input_dims = _input_dims(model, sets["train"][0][0])
+    bs, workers = int(t["batch_size"]), int(t["workers"])
+    sampler = ShardedBatchSampler(len(sets["train"]), bs, d.world, d.rank, shuffle=True, drop_last=True, seed=seed)
+    loaders = {"train": DataLoader(sets["train"], batch_sampler=sampler, num_workers=workers,
+                                   pin_memory=d.device.type == "cuda")}
+    for split in ("val", "test"):
+        if split in sets:
+            loaders[split] = _eval_loader(sets[split], max(bs // d.world, 256), d, workers)
+    optimizer = build_optimizer([q for q in model.parameters() if q.requires_grad], cfg["optim"])
+    schedule = build_schedule(optimizer, cfg["schedule"], int(t["epochs"]), len(sampler), seed=seed)
+    net = wrap_ddp(ForwardOutput(model), d)
+    if t["compile"]:
+        net = torch.compile(net)
+    torch.manual_seed(seed + d.rank)  # dropout and augmentation differ between ranks, reproducibly
+    np.random.seed(seed + d.rank)
+    random.seed(seed + d.rank)
+    return Parts(cfg, d, model, net, build_loss(cfg), optimizer, schedule, grad_scaler(t["amp"], d.device), loaders,
+                 sampler, torch.Generator().manual_seed(seed), np.random.default_rng(seed), input_dims)
 
 
-def train(cfg: dict[str, Any], log=print, resume: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
-    """Train as ``cfg`` says; returns ``{"test_acc", "best_test_acc", "epochs", "seconds"}``.
+def protocols(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """PLIF accuracy protocols from the epoch rows: ``A`` max test accuracy (and its epoch), ``B`` the test
+    accuracy at the first epoch of maximal validation accuracy (None without a validation split)."""
+    tested = [r for r in history if r.get("test_acc") is not None]
+    out: dict[str, Any] = {"A": None, "A_epoch": None, "B": None, "B_epoch": None}
+    if tested:
+        best = max(tested, key=lambda r: r["test_acc"])
+        out["A"], out["A_epoch"] = best["test_acc"], best["epoch"]
+    validated = [r for r in tested if r.get("val_acc") is not None]
+    if validated:
+        best = max(validated, key=lambda r: r["val_acc"])
+        out["B"], out["B_epoch"] = best["test_acc"], best["epoch"]
+    return out
 
-    ``resume``: a ``last.pt`` to continue from (model, optimizer, schedule, epoch, RNG states and the
-    loader's shuffle generator are restored, so the run ends with the weights of an uninterrupted one).
-    ``stop_after``: end after this many epochs of the schedule (the checkpoint lets a later call go on).
+
+class _Saver:
+    """Writes the run directory (rank 0); every rank calls it so collective parts stay in step."""
+
+    def __init__(self, p: Parts, out: Path | None) -> None:
+        self.p, self.out = p, out
+        self.scalars = Scalars(out) if out is not None and p.dist.main else Scalars(None)
+
+    def checkpoint(self, prog: Progress, name: str = "last.pt") -> Path | None:
+        """Save the state after ``prog`` (mid-epoch sums summed over ranks; every rank's RNG states)."""
+        p = self.p
+        sums = all_reduce_sum(prog.sums, p.dist) if prog.step else [0.0, 0.0, 0.0]
+        rngs = all_gather_objects(rng_states(), p.dist)
+        if self.out is None or not p.dist.main:
+            return None
+        state = {"model": p.model.state_dict(), "optimizer": p.optimizer.state_dict(),
+                 "schedule": p.schedule.state_dict(), "scaler": p.scaler.state_dict(),
+                 "epoch": prog.epoch, "step": prog.step, "global_step": prog.global_step, "sums": sums,
+                 "history": prog.history, "rates": prog.rates, "config": p.cfg, "world": p.dist.world,
+                 "rng": {"ranks": rngs, "rtd": p.rtd_gen.get_state(), "mixup": p.mix_rng.bit_generator.state},
+                 "version": {"spikeforge": __version__, "torch": torch.__version__}}
+        return atomic_save(state, self.out / name)
+
+    def epoch_files(self, prog: Progress) -> None:
+        if self.out is None or not self.p.dist.main:
+            return
+        write_csv(self.out / METRICS_CSV, prog.history)
+        if prog.rates:
+            write_csv(self.out / RATES_CSV, prog.rates)
+        row = prog.history[-1]
+        self.scalars.add(row, int(row["epoch"]))
+        if prog.rates and prog.rates[-1]["epoch"] == row["epoch"]:
+            self.scalars.add(prog.rates[-1], int(row["epoch"]), prefix="firing_rate/")
+
+
+def _restore(p: Parts, ckpt: dict[str, Any]) -> Progress:
+    p.model.load_state_dict(ckpt["model"])
+    p.optimizer.load_state_dict(ckpt["optimizer"])  # its lrs are reset by the schedule (from cfg) at every step
+    if ckpt.get("scaler"):
+        p.scaler.load_state_dict(ckpt["scaler"])
+    ranks = ckpt["rng"]["ranks"]
+    set_rng_states(ranks[p.dist.rank] if len(ranks) == p.dist.world else ranks[0])
+    p.rtd_gen.set_state(ckpt["rng"]["rtd"])
+    p.mix_rng.bit_generator.state = ckpt["rng"]["mixup"]
+    sums = list(ckpt["sums"]) if p.dist.main else [0.0, 0.0, 0.0]
+    return Progress(int(ckpt["epoch"]), int(ckpt["step"]), int(ckpt["global_step"]), sums,
+                    list(ckpt["history"]), list(ckpt.get("rates", [])))
+
+
+def _evaluate_epoch(p: Parts, prog: Progress, tr: dict[str, float], started: float) -> dict[str, Any]:
+    """Validation, test (with per-layer firing rates) and the epoch's row."""
+    from spikeforge.tools.monitor import Monitor
+
+    t, d = p.cfg["train"], p.dist
+    row: dict[str, Any] = {"epoch": prog.epoch + 1, "lr": p.optimizer.param_groups[0]["lr"],
+                           "train_loss": tr["loss"], "train_acc": tr["acc"]}
+    last = prog.epoch + 1 == int(t["epochs"])
+    if (prog.epoch + 1) % max(1, int(t["eval_every"])) == 0 or last:
+        if "val" in p.loaders:
+            va = evaluate(p.model, p.loaders["val"], p.loss_fn, d, p.input_dims, t["amp"], "val")
+            row.update(val_loss=va["loss"], val_acc=va["acc"])
+        with Monitor(p.model) as mon:
+            te = evaluate(p.model, p.loaders["test"], p.loss_fn, d, p.input_dims, t["amp"], "test")
+        row.update(test_loss=te["loss"], test_acc=te["acc"])
+        rates = mon.rates()
+        mean = all_reduce_sum(list(rates.values()), d)
+        prog.rates.append({"epoch": prog.epoch + 1, **{k: v / d.world for k, v in zip(rates, mean)}})
+    row["seconds"] = time.perf_counter() - started
+    return row
+
+
+def _fmt(row: dict[str, Any]) -> str:
+    parts = [f"epoch {int(row['epoch']):3d}", f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f} %"]
+    for split in ("val", "test"):
+        if row.get(f"{split}_acc") is not None:
+            parts.append(f"{split} loss {row[f'{split}_loss']:.4f} acc {100 * row[f'{split}_acc']:.2f} %")
+    return "  ".join(parts)
+
+
+def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str | Path | None = None,
+          stop_after: int | None = None) -> dict[str, Any]:
+    """Train as ``cfg`` says; returns the summary ``{"test_acc", "best_test_acc" (protocol A), "protocol_b",
+    "best_val_epoch", "epochs", "seconds", "model", "output"}``.
+
+    Args:
+        cfg: a resolved config (:func:`spikeforge.train.config.resolve`).
+        log: where rank 0's progress lines go.
+        resume: a ``last.pt`` of this run to continue from (its position, states and RNGs).
+        stop_after: end after this many more epochs (the checkpoint lets a later call go on).
+
+    Raises:
+        NonFiniteLoss: a NaN/inf loss (a checkpoint of the state before that step is saved first).
+        StopRequested: SIGINT (a checkpoint is saved first).
+        ValueError: bad config values, unknown names, missing data files.
     """
-    tcfg = cfg["train"]
-    torch.manual_seed(int(tcfg["seed"]))
-    device = torch.device(tcfg["device"])
-    data_kw = dict(cfg["data"])
-    data_name, root = data_kw.pop("name"), data_kw.pop("root")
-    train_set = create_dataset(data_name, root, "train", **data_kw)
-    test_set = create_dataset(data_name, root, "test", **data_kw)
-    model_kw = dict(cfg["model"])
-    model = create_model(model_kw.pop("name"), method=cfg["method"]["name"], **model_kw).to(device)
-    loss_kw = dict(cfg["loss"])
-    loss_fn = get_loss(loss_kw.pop("name"), **loss_kw)
-    optimizer = build_optimizer(model.parameters(), cfg["optim"])
-    epochs = int(tcfg["epochs"])
-    schedule = build_schedule(optimizer, cfg["schedule"], epochs)
-    g = torch.Generator().manual_seed(int(tcfg["seed"]))
-    bs, workers = int(tcfg["batch_size"]), int(tcfg["workers"])
-    train_loader = DataLoader(train_set, batch_size=bs, shuffle=True, generator=g, num_workers=workers)
-    test_loader = DataLoader(test_set, batch_size=max(bs, 256), shuffle=False, num_workers=workers)
+    d = setup(str(cfg["train"]["device"]))
+    try:
+        return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after)
+    finally:
+        teardown(d)
 
-    out_dir = Path(tcfg["output"]) if tcfg["output"] else None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    start, best, history, first_epoch = time.perf_counter(), -math.inf, [], 0
+
+def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str | Path | None,
+           stop_after: int | None) -> dict[str, Any]:
+    t = cfg["train"]
+    p = build_parts(cfg, d)
+    out = Path(t["output"]) if t["output"] else None
+    if out is not None and d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    prog = Progress()
     if resume is not None:
-        ckpt = load_checkpoint(resume)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        g.set_state(ckpt["rng"]["loader"])
-        history, first_epoch = list(ckpt["history"]), int(ckpt["epoch"])
-        best = max((row["test_acc"] for row in history), default=-math.inf)
-        log(f"resumed from {resume} at epoch {first_epoch}")
-    last_epoch = epochs if stop_after is None else min(epochs, first_epoch + int(stop_after))
-    for epoch in range(first_epoch, last_epoch):
-        tr = train_one_epoch(model, train_loader, loss_fn, optimizer, device, desc=f"epoch {epoch + 1}/{epochs}")
-        schedule.step()
-        te = evaluate(model, test_loader, loss_fn, device)
-        best = max(best, te["acc"])
-        row = {"epoch": epoch + 1, "train_loss": tr["loss"], "train_acc": tr["acc"], "test_loss": te["loss"],
-               "test_acc": te["acc"], "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
-        history.append(row)
-        log(f"epoch {epoch + 1:3d}/{epochs}  train loss {tr['loss']:.4f} acc {100 * tr['acc']:.2f} %  "
-            f"test loss {te['loss']:.4f} acc {100 * te['acc']:.2f} %")
-        if out_dir is not None:
-            with open(out_dir / "metrics.csv", "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(row))
-                writer.writeheader()
-                writer.writerows(history)
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "schedule": schedule.state_dict(), "epoch": epoch + 1, "config": cfg, "history": history,
-                          "rng": {"torch": torch.get_rng_state(), "loader": g.get_state()},
-                          "version": __version__}, out_dir / "last.pt")
-    if not history:
-        raise ValueError(f"nothing to train: the run is already at epoch {first_epoch} of {epochs}")
-    return {"test_acc": history[-1]["test_acc"], "best_test_acc": best, "epochs": len(history),
-            "seconds": time.perf_counter() - start, "model": model}
+        prog = _restore(p, load_checkpoint(resume))
+        log(f"resumed from {resume} at epoch {prog.epoch + 1}, batch {prog.step}")
+    saver, epochs = _Saver(p, out), int(t["epochs"])
+    every = int(t["checkpoint_every"] or 0)
+    last_epoch = epochs if stop_after is None else min(epochs, prog.epoch + int(stop_after))
+    if prog.epoch >= last_epoch:
+        raise ValueError(f"nothing to train: the run is already at epoch {prog.epoch} of {epochs}")
+    started = time.perf_counter()
+
+    def on_step() -> None:
+        if every and prog.global_step % every == 0:
+            saver.checkpoint(prog)
+
+    best_key = "val_acc" if "val" in p.loaders else "test_acc"
+    best = max((r[best_key] for r in prog.history if r.get(best_key) is not None), default=-math.inf)
+    with StopFlag() as stop:
+        while prog.epoch < last_epoch:
+            try:
+                tr = train_epoch(p, prog, stop, on_step)
+            except NonFiniteLoss as err:
+                path = saver.checkpoint(prog)
+                raise NonFiniteLoss(f"{err}; {'saved ' + str(path) if path else 'no train.output: nothing saved'}; "
+                                    "lower the learning rate or set train.clip_grad") from None
+            except StopRequested:
+                path = saver.checkpoint(prog)
+                raise StopRequested(f"interrupted at epoch {prog.epoch + 1}, batch {prog.step}; "
+                                    + (f"resume with --resume {path}" if path else "no train.output: nothing saved"))
+            row = _evaluate_epoch(p, prog, tr, started)
+            prog.history.append(row)
+            prog.epoch, prog.step, prog.sums = prog.epoch + 1, 0, [0.0, 0.0, 0.0]
+            log(_fmt(row))
+            saver.epoch_files(prog)
+            saver.checkpoint(prog)
+            if row.get(best_key) is not None and row[best_key] > best:
+                best = row[best_key]
+                saver.checkpoint(prog, "best.pt")
+    saver.scalars.close()
+    acc = protocols(prog.history)
+    tested = [r["test_acc"] for r in prog.history if r.get("test_acc") is not None]
+    return {"test_acc": tested[-1] if tested else None, "best_test_acc": acc["A"], "best_test_epoch": acc["A_epoch"],
+            "protocol_b": acc["B"], "best_val_epoch": acc["B_epoch"], "epochs": len(prog.history),
+            "seconds": time.perf_counter() - started, "model": p.model, "output": out}
+
+
+def evaluate_checkpoint(path: str | Path, data_root: str | None = None, split: str = "test",
+                        device: str = "cpu", batch_size: int | None = None) -> dict[str, float]:
+    """Loss and accuracy of a checkpoint's model on ``split`` of its data set (``data_root`` overrides ``data.root``)."""
+    ckpt = load_checkpoint(path)
+    cfg = ckpt["config"]
+    if data_root is not None:
+        cfg["data"]["root"] = data_root
+    sets = build_datasets(cfg)
+    if split not in sets:
+        raise ValueError(f"split {split!r} is not in this run's data; choose one of: {', '.join(sets)}")
+    d = Dist(device=torch.device(device))
+    model = build_model(cfg).to(d.device)
+    model.load_state_dict(ckpt["model"])
+    bs = int(batch_size or max(int(cfg["train"]["batch_size"]), 256))
+    loader = _eval_loader(sets[split], bs, d, int(cfg["train"]["workers"]))
+    return evaluate(model, loader, build_loss(cfg), d, _input_dims(model, sets[split][0][0]), cfg["train"]["amp"], split)

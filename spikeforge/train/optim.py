@@ -1,63 +1,148 @@
-"""Optimizers and learning-rate schedules by name (``OPTIMIZERS``, ``SCHEDULES``)."""
+"""Optimizers and learning-rate schedules by name (``OPTIMIZERS``, ``SCHEDULES``).
+
+A schedule is a pure function of the position in the run, so resuming needs no scheduler state:
+``lr(epoch, step) = warm-up(step)`` for the first ``warmup_steps`` iterations (linear from
+``warmup_lr`` to the base lr; timm's and the DSR code's per-iteration warm-up), else
+``shape(epoch, base_lr) · noise(epoch)``, where ``shape`` is a registered per-epoch curve
+(``cosine``, ``step``, ``constant``; the torch schedulers' values when stepped once per epoch) and
+``noise`` is timm's lr noise (a fixed-seed normal draw per epoch, redrawn until within ±``lr_noise_pct``).
+"""
 from __future__ import annotations
 
-from typing import Any, Iterable
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from spikeforge.registry import Registry
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "build_optimizer", "build_schedule"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "LRSchedule", "build_optimizer", "build_schedule"]
 
 OPTIMIZERS: Registry[torch.optim.Optimizer] = Registry("optimizer")
-SCHEDULES: Registry[torch.optim.lr_scheduler.LRScheduler] = Registry("schedule")
+#: name -> builder ``(epochs, **options) -> ((epoch, base_lr) -> lr)``
+SCHEDULES: Registry[Callable[[int, float], float]] = Registry("schedule")
 
 
 @OPTIMIZERS.register("sgd")
-def _sgd(params: Iterable[nn.Parameter], lr: float, momentum: float = 0.9, weight_decay: float = 0.0, nesterov: bool = False):
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+def _sgd(params: Iterable[nn.Parameter], lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+         nesterov: bool = False, dampening: float = 0.0):
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov,
+                           dampening=dampening)
 
 
 @OPTIMIZERS.register("adam")
-def _adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0, momentum: float | None = None):
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+def _adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0,
+          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps)
 
 
 @OPTIMIZERS.register("adamw")
-def _adamw(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.01, momentum: float | None = None):
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+def _adamw(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.01,
+           betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=tuple(betas), eps=eps)
 
 
 @SCHEDULES.register("cosine")
-def _cosine(optimizer: torch.optim.Optimizer, epochs: int, eta_min: float = 0.0):
-    """Cosine annealing over ``epochs``, stepped once per epoch (η_min 0 as TET/DSR)."""
-    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs), eta_min=eta_min)
+def _cosine(epochs: int, t_max: int | None = None, eta_min: float = 0.0) -> Callable[[int, float], float]:
+    """Cosine annealing from the base lr to ``eta_min`` (absolute) over ``t_max`` epochs (default: the run's),
+    then flat (torch's ``CosineAnnealingLR`` stepped per epoch)."""
+    period = max(1, int(t_max if t_max is not None else epochs))
+    return lambda e, base: eta_min + (base - eta_min) * (1.0 + math.cos(math.pi * min(e, period) / period)) / 2.0
 
 
 @SCHEDULES.register("step")
-def _step(optimizer: torch.optim.Optimizer, epochs: int, step_size: int = 30, gamma: float = 0.1):
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+def _step(epochs: int, step_size: int = 30, gamma: float = 0.1) -> Callable[[int, float], float]:
+    """Multiply by ``gamma`` every ``step_size`` epochs (torch's ``StepLR``)."""
+    if int(step_size) < 1:
+        raise ValueError(f"schedule 'step': step_size must be >= 1, got {step_size}")
+    return lambda e, base: base * float(gamma) ** (e // int(step_size))
 
 
 @SCHEDULES.register("constant")
-def _constant(optimizer: torch.optim.Optimizer, epochs: int):
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+def _constant(epochs: int) -> Callable[[int, float], float]:
+    return lambda e, base: base
+
+
+class LRSchedule:
+    """Sets the lr of every parameter group from the position in the run; see the module docstring.
+
+    Args:
+        optimizer: its groups' ``lr`` at construction are the base lrs.
+        shape: ``(epoch, base_lr) -> lr`` (built by a :data:`SCHEDULES` entry).
+        epochs: the run's length in epochs (for ``lr_noise`` as a fraction of it).
+        steps_per_epoch: iterations per epoch (turns ``warmup_epochs`` into iterations).
+        warmup_steps, warmup_epochs: linear warm-up length (iterations; epochs); they add.
+        warmup_lr: lr at the first iteration of the warm-up (absolute, like timm's).
+        lr_noise: fraction (< 1) or epoch (>= 1) of the run after which noise starts; None = off.
+        lr_noise_std, lr_noise_pct: std of the relative noise and its bound; seed: the noise seed.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, shape: Callable[[int, float], float], epochs: int, steps_per_epoch: int,
+                 warmup_steps: int = 0, warmup_epochs: int = 0, warmup_lr: float = 0.0, lr_noise: float | None = None,
+                 lr_noise_std: float = 1.0, lr_noise_pct: float = 0.67, seed: int = 0) -> None:
+        self.optimizer, self.shape = optimizer, shape
+        self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+        self.warmup = int(warmup_steps) + int(warmup_epochs) * int(steps_per_epoch)
+        if self.warmup < 0:
+            raise ValueError(f"schedule: warm-up length must be >= 0, got {self.warmup}")
+        self.warmup_lr = float(warmup_lr)
+        self.noise_start = None if lr_noise is None else (lr_noise * epochs if lr_noise < 1 else lr_noise)
+        self.noise_std, self.noise_pct, self.seed = float(lr_noise_std), float(lr_noise_pct), int(seed)
+
+    def noise(self, epoch: int) -> float:
+        """timm's multiplicative lr noise factor for ``epoch`` (1 before ``lr_noise``)."""
+        if self.noise_start is None or epoch < self.noise_start:
+            return 1.0
+        g = torch.Generator().manual_seed(self.seed + epoch)
+        while True:
+            n = float(torch.randn(1, generator=g)) * self.noise_std
+            if abs(n) < self.noise_pct:
+                return 1.0 + n
+
+    def lrs(self, epoch: int, step: int) -> list[float]:
+        """The lrs at ``epoch`` (0-based) and run iteration ``step`` (0-based, counted over epochs)."""
+        if step < self.warmup:
+            return [self.warmup_lr + (b - self.warmup_lr) * step / self.warmup for b in self.base_lrs]
+        f = self.noise(epoch)
+        return [self.shape(epoch, b) * f for b in self.base_lrs]
+
+    def apply(self, epoch: int, step: int) -> None:
+        """Set the optimizer's lrs for the iteration about to run."""
+        for group, lr in zip(self.optimizer.param_groups, self.lrs(epoch, step)):
+            group["lr"] = lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base_lrs = list(state["base_lrs"])
+
+
+_WRAPPER_KEYS = ("warmup_steps", "warmup_epochs", "warmup_lr", "lr_noise", "lr_noise_std", "lr_noise_pct")
 
 
 def build_optimizer(params: Iterable[nn.Parameter], config: dict[str, Any]) -> torch.optim.Optimizer:
+    """The optimizer ``config["name"]`` with the other keys as options; unknown names/options raise ValueError."""
     opts = dict(config)
     name = opts.pop("name")
+    builder = OPTIMIZERS.lookup(name)
     try:
-        return OPTIMIZERS.lookup(name)(params, **opts)
+        return builder(params, **opts)
     except TypeError as err:
         raise ValueError(f"optimizer {name!r}: bad option in {opts}: {err}") from None
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, config: dict[str, Any], epochs: int):
+def build_schedule(optimizer: torch.optim.Optimizer, config: dict[str, Any], epochs: int, steps_per_epoch: int = 1,
+                   seed: int = 0) -> LRSchedule:
+    """An :class:`LRSchedule` from a ``schedule`` config section; unknown names/options raise ValueError."""
     opts = dict(config)
     name = opts.pop("name")
+    wrap = {k: opts.pop(k) for k in _WRAPPER_KEYS if k in opts and opts[k] is not None}
+    builder = SCHEDULES.lookup(name)
     try:
-        return SCHEDULES.lookup(name)(optimizer, epochs, **opts)
+        shape = builder(epochs, **opts)
     except TypeError as err:
         raise ValueError(f"schedule {name!r}: bad option in {opts}: {err}") from None
+    return LRSchedule(optimizer, shape, epochs, steps_per_epoch, seed=seed, **wrap)

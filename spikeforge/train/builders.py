@@ -1,0 +1,100 @@
+"""Build a run's parts from a resolved config (:mod:`spikeforge.train.config`): model, data sets, loss.
+
+Each builder passes a free section's keys (all but ``name``) to the registered constructor, which
+rejects what it does not know; the recipe tests call these on fake data, the engine on real data.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from spikeforge.data import DATASETS, create_dataset
+from spikeforge.data.splits import train_val_split
+from spikeforge.losses import LOSSES, get_loss
+from spikeforge.methods import Method, get_method
+from spikeforge.models import create_model
+
+__all__ = ["build_datasets", "build_loss", "build_method", "build_model"]
+
+
+def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; a TypeError (an option the constructor does not take) becomes a ValueError naming ``what``."""
+    try:
+        return fn(*args, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"{what}: bad option in {kwargs}: {err}") from None
+
+
+def _options(cfg: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:
+    opts = dict(cfg[section])
+    name = opts.pop("name", None)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"config: {section}.name must be set (a registered name), got {name!r}")
+    return name, opts
+
+
+def build_method(cfg: dict[str, Any]) -> Method:
+    """The training method of ``cfg["method"]`` (``get_method(name, **options)``)."""
+    name, opts = _options(cfg, "method")
+    return get_method(name, **opts)
+
+
+def build_model(cfg: dict[str, Any]) -> nn.Module:
+    """``create_model(model.name, method=<method section>, **model options)``; with ``quant.bits`` set,
+    prepared for quantization-aware training (``spikeforge.tools.quantize.prepare_qat``)."""
+    name, opts = _options(cfg, "model")
+    model = _call(f"model {name!r}", create_model, name, method=build_method(cfg), **opts)
+    if getattr(LOSSES.lookup(cfg["loss"]["name"]), "needs_membrane", False):
+        if not hasattr(model, "record_membrane"):
+            raise ValueError(f"loss {cfg['loss']['name']!r} needs membrane statistics, which model {name!r} does not record")
+        model.record_membrane = True
+    bits = cfg["quant"]["bits"]
+    if bits is not None:
+        try:
+            from spikeforge.tools.quantize import prepare_qat
+        except ImportError as err:
+            raise ValueError(f"quant.bits={bits} needs spikeforge.tools.quantize.prepare_qat: {err}") from None
+        model = prepare_qat(model, int(bits))
+    return model
+
+
+def _takes(builder: Any, option: str) -> bool:
+    params = inspect.signature(builder).parameters
+    return option in params  # not **kw: an event data set passes those on to its frames and would reject it
+
+
+def build_datasets(cfg: dict[str, Any]) -> dict[str, Dataset]:
+    """``{"train", "test"}`` data sets, and ``"val"`` when ``train.val_fraction > 0`` (PLIF protocol B).
+
+    A data set whose constructor takes ``val_fraction`` splits its training files itself (its ``val``
+    part never augmented); otherwise the training set is split here with
+    :func:`~spikeforge.data.splits.train_val_split` (seed ``train.seed``).
+    """
+    name, opts = _options(cfg, "data")
+    root = opts.pop("root", None)
+    frac = float(cfg["train"]["val_fraction"] or 0.0)
+    if not 0.0 <= frac < 1.0:
+        raise ValueError(f"train.val_fraction must lie in [0, 1), got {frac}")
+    what = f"data {name!r}"
+    sets = {"test": _call(what, create_dataset, name, root, "test", **opts)}
+    if frac == 0.0:
+        sets["train"] = _call(what, create_dataset, name, root, "train", **opts)
+    elif _takes(DATASETS.lookup(name), "val_fraction"):
+        opts.setdefault("val_fraction", frac)
+        sets["train"] = _call(what, create_dataset, name, root, "train", **opts)
+        sets["val"] = _call(what, create_dataset, name, root, "val", **opts)
+    else:
+        full = _call(what, create_dataset, name, root, "train", **opts)
+        tr, va = train_val_split(len(full), frac, seed=int(cfg["train"]["seed"]))
+        sets["train"], sets["val"] = Subset(full, tr.tolist()), Subset(full, va.tolist())
+    return {k: sets[k] for k in ("train", "val", "test") if k in sets}
+
+
+def build_loss(cfg: dict[str, Any]) -> nn.Module:
+    """``get_loss(loss.name, **options)``."""
+    name, opts = _options(cfg, "loss")
+    return get_loss(name, **opts)

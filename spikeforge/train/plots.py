@@ -1,0 +1,112 @@
+"""PNG plots of a run directory (``spikeforge plot RUN_DIR``; matplotlib, Agg backend).
+
+- ``loss.png``, ``accuracy.png``: train / val / test curves per epoch from ``metrics.csv``;
+- ``firing_rates.png``: per-layer firing rate (spikes per neuron per step) per epoch from ``firing_rates.csv``;
+- ``raster.png``: spike raster (time step × neuron) of the first ``neurons`` neurons of every spiking layer
+  for one test sample, from the run's ``best.pt`` (else ``last.pt``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from spikeforge.train.records import METRICS_CSV, RATES_CSV, read_csv
+
+__all__ = ["plot_run"]
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("spikeforge plot needs matplotlib (a dependency of spikeforge): pip install 'matplotlib>=3.11,<4'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _curves(plt: Any, rows: list[dict[str, Any]], metric: str, ylabel: str, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for split in ("train", "val", "test"):
+        pts = [(r["epoch"], r[f"{split}_{metric}"]) for r in rows if r.get(f"{split}_{metric}") is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=".", label=split)
+    ax.set(xlabel="epoch", ylabel=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _rates(plt: Any, rows: list[dict[str, Any]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for layer in [k for k in rows[0] if k != "epoch"]:
+        ax.plot([r["epoch"] for r in rows], [r[layer] for r in rows], marker=".", label=layer)
+    ax.set(xlabel="epoch", ylabel="firing rate (spikes / neuron / step)")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _raster(plt: Any, run_dir: Path, path: Path, sample: int, neurons: int) -> Path | None:
+    from spikeforge.tools.monitor import Monitor, spiking_layers
+    from spikeforge.train.builders import build_datasets, build_model
+    from spikeforge.train.checkpoint import load_checkpoint
+    from spikeforge.train.loop import time_first
+
+    ckpt_path = next((run_dir / n for n in ("best.pt", "last.pt") if (run_dir / n).is_file()), None)
+    if ckpt_path is None:
+        return None
+    ckpt = load_checkpoint(ckpt_path)
+    model = build_model(ckpt["config"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    test = build_datasets(ckpt["config"])["test"]
+    if not 0 <= sample < len(test):
+        raise ValueError(f"--sample {sample} is outside the test set (0..{len(test) - 1})")
+    from matplotlib.ticker import MaxNLocator
+
+    x = test[sample][0].unsqueeze(0)
+    x = time_first(x, len(getattr(model, "input_shape", x.shape[1:])))
+    chosen = {name: slice(0, neurons) for name in spiking_layers(model)}
+    with torch.no_grad(), Monitor(model, spike_trains=chosen) as mon:
+        model(x)
+    trains = mon.spike_trains()
+    fig, axes = plt.subplots(len(trains), 1, figsize=(6, 1.8 * len(trains) + 0.6), squeeze=False)
+    for ax, (name, s) in zip(axes[:, 0], trains.items()):
+        t, n = torch.nonzero(s[:, 0, :], as_tuple=True)
+        ax.scatter(t.numpy(), n.numpy(), marker="|", s=40, color="k")
+        ax.set(ylabel=f"{name}\nneuron", xlim=(-0.5, s.shape[0] - 0.5), ylim=(-0.5, s.shape[2] - 0.5))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel(f"time step (test sample {sample}, {ckpt_path.name})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_run(run_dir: str | Path, sample: int = 0, neurons: int = 32) -> list[Path]:
+    """Write the PNGs of a run directory into it; returns their paths.
+
+    Raises:
+        ValueError: ``run_dir`` has no ``metrics.csv`` (not a run directory), or matplotlib is missing.
+    """
+    run_dir = Path(run_dir)
+    rows = read_csv(run_dir / METRICS_CSV)
+    plt = _pyplot()
+    written = [_curves(plt, rows, "loss", "loss", run_dir / "loss.png"),
+               _curves(plt, rows, "acc", "accuracy", run_dir / "accuracy.png")]
+    if (run_dir / RATES_CSV).is_file():
+        written.append(_rates(plt, read_csv(run_dir / RATES_CSV), run_dir / "firing_rates.png"))
+    raster = _raster(plt, run_dir, run_dir / "raster.png", sample, neurons)
+    if raster is not None:
+        written.append(raster)
+    return written

@@ -1,0 +1,101 @@
+"""The command line: train summary, eval, recipes, plot, clear errors and exit codes."""
+import pytest
+
+from spikeforge.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--epochs", "2", "--batch-size", "128", "--lr", "0.003", "--output", str(out),
+                 "--set", "train.val_fraction=0.15"]) == 0
+    return out
+
+
+def test_flags_reach_the_run_and_eval_reproduces_its_test_accuracy(run_dir, capsys):
+    from spikeforge.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    assert ckpt["config"]["optim"]["lr"] == 0.003 and ckpt["config"]["train"]["val_fraction"] == 0.15
+    assert main(["eval", "--checkpoint", str(run_dir / "last.pt")]) == 0
+    want = ckpt["history"][-1]["test_acc"]
+    assert f"test accuracy: {100 * want:.2f} %" in capsys.readouterr().out
+    assert main(["eval", "--checkpoint", str(run_dir / "last.pt"), "--split", "val"]) == 0
+    assert f"val accuracy: {100 * ckpt['history'][-1]['val_acc']:.2f} %" in capsys.readouterr().out
+
+
+def test_train_summary_lines(tmp_path, capsys):
+    assert main(["train", "--epochs", "1", "--batch-size", "256", "--set", "train.val_fraction=0.15"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and "protocol A (max test accuracy):" in out
+    assert "protocol B (test at best validation epoch 1):" in out
+
+
+def test_plot_writes_pngs(run_dir, capsys):
+    pytest.importorskip("matplotlib")
+    assert main(["plot", str(run_dir), "--neurons", "16"]) == 0
+    names = sorted(line.rsplit("/", 1)[-1] for line in capsys.readouterr().out.split())
+    assert names == ["accuracy.png", "firing_rates.png", "loss.png", "raster.png"]
+    for name in names:
+        assert (run_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_recipes_keep_assumed_and_unverified_visible(capsys):
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    digits = next(line for line in lines if line.startswith("digits "))
+    assert "(assumed) loss.name" in digits and "none (embedded default)" in digits
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--recipe", "nope"], "recipe 'nope' is not known; choose one of:"),
+    (["train", "--set", "optim.foo=1"], "optimizer 'adam': bad option"),
+    (["train", "--set", "train.foo=1"], "unknown key 'train.foo'"),
+    (["train", "--model", "resnet999"], "model 'resnet999' is not registered"),
+    (["train", "--method", "bpt"], "method 'bpt' is not registered; choose one of: bptt, dsr, ssf"),
+    (["train", "--set", "data.name=mnist", "--data-dir", "/nonexistent-dir", "--model", "plif_mnist",
+      "--set", "data.split_seed=null"], "data 'mnist': bad option"),
+    (["train", "--resume", "/nonexistent/last.pt"], "checkpoint '/nonexistent/last.pt' does not exist"),
+    (["eval", "--checkpoint", "/nonexistent/best.pt"], "does not exist"),
+    (["plot", "/nonexistent-run"], "metrics.csv' does not exist"),
+])
+def test_errors_are_clear(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_data_files_are_named(tmp_path, capsys):
+    cfg = tmp_path / "mnist.yaml"
+    cfg.write_text("data: {name: mnist}\nmodel: {name: plif_mnist, T: 2}\n")
+    assert main(["train", "--config", str(cfg), "--data-dir", str(tmp_path)]) == 2
+    assert "t10k-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_flags_map_to_config_keys():
+    args = build_parser().parse_args(["train", "--amp", "bf16", "--compile", "--sync-bn", "--T", "6"])
+    assert (args.amp, args.compile, args.sync_bn, args.T) == ("bf16", True, True, 6)
+    args = build_parser().parse_args(["train"])
+    assert args.compile is None and args.sync_bn is None  # unset flags leave the recipe's values
+
+
+def test_threads_flag(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", "--threads", "0"]) == 2
+        assert "--threads must be >= 1, got 0" in capsys.readouterr().err
+        assert main(["train", "--threads", "2", "--epochs", "1", "--batch-size", "512"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_sync_bn_warns_on_cpu():
+    import torch
+
+    from spikeforge.train.distributed import Dist, convert_sync_bn
+
+    model = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
+    with pytest.warns(UserWarning, match="SyncBatchNorm runs on CUDA only"):
+        assert convert_sync_bn(model, Dist()) is model
