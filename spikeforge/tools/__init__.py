@@ -1,0 +1,18 @@
+"""Analysis and deployment tools (issue 15; SPEC §10 ``spikeforge.tools``).
+
+- :class:`Monitor` — per-layer / per-channel firing rates, spike trains, SEW A/O rates (hooks only);
+- :func:`quantize_weights`, :func:`prepare_qat` — b-bit symmetric weights, post-training or with an STE;
+- :func:`count_energy` — SOPs / MACs and pJ per layer, SNN vs ANN;
+- :func:`export_nir`, :func:`import_nir` — NIR graphs (needs the ``nir`` package);
+- :func:`analyze` — the figures and summary of ``spikeforge analyze``.
+
+CLI subcommands: :func:`spikeforge.tools.commands.add_tool_parsers`.
+"""
+from spikeforge.tools.analyze import analyze
+from spikeforge.tools.energy import count_energy
+from spikeforge.tools.monitor import Monitor
+from spikeforge.tools.nir import export_nir, import_nir
+from spikeforge.tools.quantize import finish_qat, prepare_qat, quantize_weights
+
+__all__ = ["Monitor", "analyze", "count_energy", "export_nir", "finish_qat", "import_nir", "prepare_qat",
+           "quantize_weights"]
