@@ -1,14 +1,15 @@
 """Helpers shared by the model families: neuron presets and the builders' argument merge."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from spikeforge.methods.dsr import LIF_PRESETS, dsr_lif_preset
 
-__all__ = ["TET_NEURON", "DSR_LAYOUT_NEURON", "PLIF_NEURON", "default_dsr_neuron", "neuron_decay", "merge_arch"]
+__all__ = ["DSR_LAYOUT_NEURON", "PLIF_NEURON", "TET_NEURON", "default_dsr_neuron", "merge_arch", "neuron_decay"]
 
 #: the PLIF paper's neuron, also SEW's DVS nets (SPEC §7.1, §7.2): PLIF τ0 = 2, V_th 1, reset to 0,
 #: detached reset, ATan α = 2
@@ -32,12 +33,16 @@ def default_dsr_neuron(T: int) -> dict[str, Any]:
 
 
 def neuron_decay(node: nn.Module) -> float:
-    """λ of a spiking layer (its charge H = λ·V + κ·X); 1.0 for IF and for modules without one."""
+    """λ of a spiking layer (its charge H = λ·V + κ·X), dimensionless; 1.0 for IF and for modules without one.
+
+    Read in float64, so a configured λ comes back as given (0.9, not float32's 0.8999999762); a learnable
+    λ (PLIF's 1 − sigmoid(w)) is computed in float64 from its float32 parameter.
+    """
     coefficients = getattr(node, "coefficients", None)
     if coefficients is None:
         return 1.0
     with torch.no_grad():
-        return float(coefficients(torch.zeros(()))[0])
+        return float(coefficients(torch.zeros((), dtype=torch.float64))[0])
 
 
 def merge_arch(variant: str, arch: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:

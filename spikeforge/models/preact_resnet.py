@@ -1,10 +1,14 @@
-"""PreAct-ResNet-18 (DSR layout) and PreAct-ResNet-20/32/44/56/110 for CIFAR 3×32×32 (SPEC §5 "Networks", §7.3).
+"""PreAct-ResNet-18 (DSR layout) and PreAct-ResNet-20/32/44/56/110 for CIFAR 3×32×32, and PreAct-ResNet-18
+with an ImageNet stem (SPEC §5 "Networks", §7.3, §9 ``dsr-if-imagenet``).
 
 Meng et al., "Training High-Performance Low-Latency Spiking Neural Networks by Differentiation on Spike
 Representation", CVPR 2022; code qymeng94/DSR ``cifar/modules/preresnet.py::resnet18_{lif,if}`` (supp.
 Table S1 for the 20..110 depths, which the code lacks: that layout is inferred, SPEC §7.3).
 
-- Stem ``conv3x3 3→w0`` (no bias), no BN or neuron after it.
+- Stem ``conv3x3 3→w0`` (no bias), no BN or neuron after it. The ImageNet variant
+  (``preact_resnet18_imagenet``, DSR supp. Table S3) has ``conv7x7 s2 p3 3→64`` (no bias) → ``MaxPool 3 s2 p1``
+  and an ``AdaptiveAvgPool2d(1)`` head instead of AvgPool2d(4); the code has no ImageNet net, so this stem and
+  head are assumed (torchvision's ResNet stem; SPEC §9).
 - :class:`PreActBlock`: ``a = SN(BN(x)); h = conv3x3(a, s); h = conv3x3(Dropout(SN(BN(h)))); out = h + sc(a)``;
   block convs have bias; sc = conv1x1(s) with bias (no BN) when the shape changes, else ``a`` itself.
 - Head: ``BN2d → SN → AvgPool → SN → Flatten → Dropout → Linear(bias) → BN1d → SN``; the logits are the
@@ -20,7 +24,8 @@ the logits are the final potential of a readout with the neurons' λ (divided by
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -37,11 +42,28 @@ from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 from spikeforge.neuron.node import Readout
 
-__all__ = ["PreActBlock", "PreActResNet"]
+__all__ = ["STEMS", "PreActBlock", "PreActResNet"]
+
 
 # -- helpers -------------------------------------------------------------------------------------------
 def conv3x3(in_ch: int, out_ch: int, stride: int = 1, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=bias)
+
+
+def cifar_stem(in_ch: int, out_ch: int) -> tuple[nn.Module, nn.Module]:
+    """DSR's CIFAR stem: conv3x3 s1 (no bias), no pooling. ``[T, B, in_ch, H, W]`` → ``[T, B, out_ch, H, W]``."""
+    return TimeDistributed(conv3x3(in_ch, out_ch, bias=False)), nn.Identity()
+
+
+def imagenet_stem(in_ch: int, out_ch: int) -> tuple[nn.Module, nn.Module]:
+    """ImageNet stem (assumed, torchvision's): conv7x7 s2 p3 (no bias) → MaxPool 3 s2 p1, no BN or neuron
+    (the blocks pre-activate). ``[T, B, in_ch, H, W]`` → ``[T, B, out_ch, ⌈H/4⌉, ⌈W/4⌉]``."""
+    conv = nn.Conv2d(in_ch, out_ch, kernel_size=7, stride=2, padding=3, bias=False)
+    return TimeDistributed(conv), TimeDistributed(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+
+
+#: stem name -> builder of (conv, pool) from (in_ch, out_ch)
+STEMS: dict[str, Callable[[int, int], tuple[nn.Module, nn.Module]]] = {"cifar": cifar_stem, "imagenet": imagenet_stem}
 
 
 # -- blocks --------------------------------------------------------------------------------------------
@@ -86,7 +108,8 @@ class PreActResNet(SpikingModel):
         blocks: blocks per stage, e.g. ``(2, 2, 2, 2)`` (18) or ``(n, n, n)`` (6n+2).
         widths: channels per stage, e.g. ``(64, 128, 256, 512)`` or ``(16, 32, 64)``; the stem has
             ``widths[0]``; the first stage has stride 1, every other stride 2.
-        pool: kernel of the head's AvgPool2d (4 for 18 at 32², 8 for 20..110).
+        pool: kernel of the head's AvgPool2d (4 for 18 at 32², 8 for 20..110); ``None``: AdaptiveAvgPool2d(1)
+            (any input size).
         T: time steps (default 20, DSR's CIFAR setting).
         num_classes: K (default 10).
         method: ``bptt``, ``ssf`` or ``dsr`` (or a Method).
@@ -94,28 +117,34 @@ class PreActResNet(SpikingModel):
         dsr_neuron: DSRNode config under dsr (default :func:`default_dsr_neuron` of T; ``{"kind": "if"}``
             for DSR-IF).
         dropout: p of the blocks' dropout (default 0); head_dropout: p before the FC (default 0).
-        input_shape: ``(3, 32, 32)``.
+        input_shape: ``(3, 32, 32)``; ``(3, None, None)`` for any size (with ``pool=None``).
+        stem: a :data:`STEMS` name: ``"cifar"`` (conv3x3, default) or ``"imagenet"`` (conv7x7 s2 + max-pool 3 s2).
         name: registry name (messages).
 
     Shape:
-        x: ``[B, 3, 32, 32]`` (repeated over T) or ``[T, B, 3, 32, 32]``. Output: logits ``[B, K]``.
+        x: ``[B, *input_shape]`` (repeated over T) or ``[T, B, *input_shape]``. Output: logits ``[B, K]``.
 
     Raises:
-        ValueError: bad sizes, a method the neuron config cannot take (e.g. PLIF under dsr), a wrong input.
+        ValueError: bad sizes, an unknown stem, a method the neuron config cannot take (e.g. PLIF under dsr),
+            a wrong input.
     """
 
-    def __init__(self, blocks: Sequence[int], widths: Sequence[int], pool: int, T: int = 20, num_classes: int = 10,
-                 method: Method | str = "bptt", neuron: Mapping[str, Any] | None = None,
+    def __init__(self, blocks: Sequence[int], widths: Sequence[int], pool: int | None, T: int = 20,
+                 num_classes: int = 10, method: Method | str = "bptt", neuron: Mapping[str, Any] | None = None,
                  dsr_neuron: Mapping[str, Any] | None = None, dropout: float = 0.0, head_dropout: float = 0.0,
-                 input_shape: Sequence[int] = (3, 32, 32), name: str = "preact_resnet") -> None:
+                 input_shape: Sequence[int | None] = (3, 32, 32), stem: str = "cifar",
+                 name: str = "preact_resnet") -> None:
         super().__init__(name, T, num_classes, input_shape, method)
         if len(blocks) != len(widths) or not blocks or any(int(b) < 1 for b in blocks):
             raise ValueError(f"{name}: blocks and widths must be equally long and blocks >= 1, got {blocks}, {widths}")
+        if stem not in STEMS:
+            raise ValueError(f"{name}: stem must be one of {', '.join(sorted(STEMS))}, got {stem!r}")
+        self.stem = stem
         neuron = dict(DSR_LAYOUT_NEURON if neuron is None else neuron)
         dsr_neuron = dict(default_dsr_neuron(self.T) if dsr_neuron is None else dsr_neuron)
-        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)  # noqa: E731
+        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)
         in_ch = int(input_shape[0])
-        self.conv1 = TimeDistributed(conv3x3(in_ch, widths[0], bias=False))
+        self.conv1, self.maxpool = STEMS[stem](in_ch, widths[0])
         stages, ch = [], widths[0]
         for i, (n, w) in enumerate(zip(blocks, widths)):
             layers = []
@@ -126,7 +155,7 @@ class PreActResNet(SpikingModel):
         self.layers = nn.Sequential(*stages)
         self.bn1 = BatchNormTB(ch)
         self.sn1 = make_sn()
-        self.pool = TimeDistributed(nn.AvgPool2d(pool))
+        self.pool = TimeDistributed(nn.AvgPool2d(pool) if pool is not None else nn.AdaptiveAvgPool2d(1))
         self.sn2 = make_sn()
         self.flatten = TimeDistributed(nn.Flatten(1))
         self.drop = TimeFixedDropout(head_dropout)
@@ -147,27 +176,41 @@ class PreActResNet(SpikingModel):
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
-        x = self.layers(self.conv1(x))
+        x = self.layers(self.maxpool(self.conv1(x)))
         x = self.sn2(self.pool(self.sn1(self.bn1(x))))
         return self.sn3(self.bn2(self.fc(self.drop(self.flatten(x)))))
 
 
 # -- builders ------------------------------------------------------------------------------------------
 _ARCH = {
-    "preact_resnet18": dict(blocks=(2, 2, 2, 2), widths=(64, 128, 256, 512), pool=4),
-    **{f"preact_resnet{6 * n + 2}": dict(blocks=(n, n, n), widths=(16, 32, 64), pool=8) for n in (3, 5, 7, 9, 18)},
+    "preact_resnet18": {"blocks": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "pool": 4},
+    "preact_resnet18_imagenet": {"blocks": (2, 2, 2, 2), "widths": (64, 128, 256, 512), "pool": None,
+                                 "stem": "imagenet", "input_shape": (3, None, None)},
+    **{f"preact_resnet{6 * n + 2}": {"blocks": (n, n, n), "widths": (16, 32, 64), "pool": 8} for n in (3, 5, 7, 9, 18)},
 }
 
 
+#: a variant's defaults, under the user's kwargs (the rest default as in :class:`PreActResNet`)
+_DEFAULTS: dict[str, dict[str, Any]] = {"preact_resnet18_imagenet": {"num_classes": 1000, "T": 50}}
+
+
 def _build(variant: str, method: Method | str = "bptt", **kwargs: Any) -> PreActResNet:
-    arch = dict(_ARCH[variant], input_shape=(3, 32, 32), name=variant)
-    return PreActResNet(method=method, **merge_arch(variant, arch, kwargs))
+    """Defaults < user kwargs < fixed arch args (a conflicting arch value raises)."""
+    arch = {"input_shape": (3, 32, 32), "stem": "cifar", **_ARCH[variant], "name": variant}
+    return PreActResNet(method=method, **merge_arch(variant, arch, {**_DEFAULTS.get(variant, {}), **kwargs}))
 
 
 @MODELS.register("preact_resnet18")
 def preact_resnet18(method: Method | str = "bptt", **kwargs: Any) -> PreActResNet:
     """PreAct-ResNet-18, DSR (Meng et al. CVPR 2022); CIFAR-10: 11,176,926 params, 11,176,945 under dsr (+19 V_th)."""
     return _build("preact_resnet18", method, **kwargs)
+
+
+@MODELS.register("preact_resnet18_imagenet")
+def preact_resnet18_imagenet(method: Method | str = "bptt", **kwargs: Any) -> PreActResNet:
+    """PreAct-ResNet-18 with an ImageNet stem and adaptive-pool head (DSR supp. Table S3; stem and head assumed),
+    default T = 50, K = 1000; ImageNet: 11,694,456 params, 11,694,475 under dsr (+19 V_th)."""
+    return _build("preact_resnet18_imagenet", method, **kwargs)
 
 
 @MODELS.register("preact_resnet20")

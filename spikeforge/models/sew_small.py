@@ -10,13 +10,17 @@ and the appendix networks; official code ``fangwei123456/Spike-Element-Wise-ResN
 - **CIFAR-10 lightweight** (``[B, 3, 32, 32]``): c32k3s1-BN-IF-{{SEW Block(c32k3s1)}*2-MPk2s2}*5-FC10, ADD.
 
 A SEW Block(c) is conv3x3-BN-SN-conv3x3-BN-SN giving A, output g(A, S) with S the block input. The
-paper's stem/transition conv is 3x3; the official code uses 1x1 (``up_kernel=1``). Readout:
-flatten → FC per step → mean over T. Neurons: PLIF (τ0 = 2) on the DVS nets, IF on CIFAR-10;
+baselines of supp. Table S2 swap the block (``family``; the official code's ``BasicBlock`` and ``PlainBlock``):
+**Spiking** SN(BN(conv3x3(SN(BN(conv3x3(S))))) + S), the SN after the addition; **Plain**
+conv3x3-BN-SN-conv3x3-BN-SN, no shortcut. Each has two SNs per block, so the parameter count does not
+depend on the family. The paper's stem/transition conv is 3x3; the official code uses 1x1 (``up_kernel=1``).
+Readout: flatten → FC per step → mean over T. Neurons: PLIF (τ0 = 2) on the DVS nets, IF on CIFAR-10;
 V_th = 1, V_reset = 0, detached reset, ATan α = 2.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -30,50 +34,92 @@ from spikeforge.models.registry import MODELS
 from spikeforge.models.sew_resnet import (
     IF_NEURON,
     ConvBN,
+    PlainBlock,
     SEWBlock,
+    SpikingResBlock,
+    _branch,
     make_neuron_factory,
 )
 
-__all__ = ["SEWSmallNet", "PLIF_NEURON"]
+__all__ = ["BLOCKS", "PLIF_NEURON", "SEWSmallNet"]
+
+SNFactory = Callable[[], nn.Module]
 
 
+# ---------------------------------------------------------------------------------------------- blocks
+def sew_block(channels: int, sn: SNFactory, connect: str | None) -> SEWBlock:
+    """SEW Block(c): A = SN(BN(conv3x3(SN(BN(conv3x3(S)))))), O = g(A, S). ``[T, B, c, H, W]`` → same."""
+    return SEWBlock(_branch(False, channels, channels, 1, sn, True), None, connect)
 
+
+def spiking_block(channels: int, sn: SNFactory, connect: str | None) -> SpikingResBlock:
+    """Spiking ResNet block(c): SN(BN(conv3x3(SN(BN(conv3x3(S))))) + S). ``[T, B, c, H, W]`` → same."""
+    return SpikingResBlock(_branch(False, channels, channels, 1, sn, False), None, sn())
+
+
+def plain_block(channels: int, sn: SNFactory, connect: str | None) -> PlainBlock:
+    """Plain block(c): SN(BN(conv3x3(SN(BN(conv3x3(S)))))), no shortcut. ``[T, B, c, H, W]`` → same."""
+    return PlainBlock(_branch(False, channels, channels, 1, sn, True))
+
+
+#: family -> builder of one block from (channels, SN factory, connect); keys are ``sew_resnet.FAMILIES``
+BLOCKS: dict[str, Callable[[int, SNFactory, str | None], nn.Module]] = {
+    "sew": sew_block, "spiking": spiking_block, "plain": plain_block}
+
+
+# ----------------------------------------------------------------------------------------------- model
 class SEWSmallNet(SpikingModel):
-    """A plain stack of SEW blocks and 2x2 max-pools with a linear head (the SEW DVS / CIFAR nets).
+    """A plain stack of SEW (or Spiking / Plain) blocks and 2x2 max-pools with a linear head (the SEW DVS /
+    CIFAR nets).
 
     Args:
         stages: ``((channels, blocks_per_group, groups), ...)``; each stage starts with an up-conv
             (k = ``up_kernel``) → BN → SN when the channel count changes (the first stage's is the
-            stem), then ``groups`` times {``blocks_per_group`` SEW blocks, MPk2s2}.
+            stem), then ``groups`` times {``blocks_per_group`` blocks, MPk2s2}.
         in_channels: input channels (2 for DVS, 3 for CIFAR-10).
         input_size: input height = width; the FC takes channels·(input_size / 2^pools)².
         num_classes: K. T: time steps (a static input is repeated over them).
-        connect: ``"add"`` (default), ``"and"``, ``"iand"``.
+        family: the block, a :data:`BLOCKS` name: ``"sew"`` (default), ``"spiking"`` (Spiking ResNet) or
+            ``"plain"`` (no shortcut), SEW supp. Table S2.
+        connect: ``"add"`` (default for ``"sew"``), ``"and"``, ``"iand"``; only for ``"sew"``.
         neuron: neuron config; dsr_neuron: DSRNode config for ``method="dsr"`` (default ``None``: raises).
         up_kernel: stem / transition conv size, 3 (paper, default) or 1 (official code).
-        zero_init_residual: γ = 0 in each block's last BN (AND: also β = 1), so blocks start as O = S.
+        zero_init_residual: γ = 0 in each block's last BN (SEW AND: also β = 1), so SEW blocks start as
+            O = S and Spiking blocks as SN(S); not offered for ``"plain"`` (no shortcut).
 
     Shape:
         x: ``[T, B, in_channels, input_size, input_size]`` (or ``[B, ...]`` static); logits ``[B, K]``.
 
     Raises:
-        ValueError: unknown connect, ``up_kernel`` not 1 or 3, ``input_size`` smaller than 2^pools,
-            a method the neurons cannot take, wrong input shape.
+        ValueError: unknown family or connect, ``connect`` for a non-SEW family, ``zero_init_residual`` for
+            ``"plain"``, ``up_kernel`` not 1 or 3, ``input_size`` smaller than 2^pools, a method the neurons
+            cannot take, wrong input shape.
     """
 
     def __init__(self, name: str, stages: Sequence[tuple[int, int, int]], in_channels: int, input_size: int,
-                 num_classes: int, T: int, connect: str = "add", neuron: Mapping[str, Any] | None = None,
-                 dsr_neuron: Mapping[str, Any] | None = None, up_kernel: int = 3, zero_init_residual: bool = False,
-                 method: Method | str = "bptt") -> None:
-        if connect not in CONNECTS:
-            raise ValueError(f"{name}: connect must be one of {', '.join(CONNECTS)}, got {connect!r}")
+                 num_classes: int, T: int, family: str = "sew", connect: str | None = None,
+                 neuron: Mapping[str, Any] | None = None, dsr_neuron: Mapping[str, Any] | None = None,
+                 up_kernel: int = 3, zero_init_residual: bool = False, method: Method | str = "bptt") -> None:
+        if family not in BLOCKS:
+            raise ValueError(f"{name}: family must be one of {', '.join(BLOCKS)}, got {family!r}")
+        if family == "sew":
+            connect = "add" if connect is None else connect
+            if connect not in CONNECTS:
+                raise ValueError(f"{name}: connect must be one of {', '.join(CONNECTS)}, got {connect!r}")
+        elif connect is not None:
+            raise ValueError(f"{name}: connect={connect!r} is a SEW option; {family} blocks have no connect function")
+        if family == "plain" and zero_init_residual:
+            raise ValueError(f"{name}: zero_init_residual needs a shortcut; "
+                             "a plain block with γ = 0 outputs no spikes")
         if up_kernel not in (1, 3):
             raise ValueError(f"{name}: up_kernel must be 3 (paper) or 1 (official code), got {up_kernel!r}")
         pools = sum(groups for _, _, groups in stages)
         if int(input_size) < 2 ** pools:
             raise ValueError(f"{name}: input_size must be >= 2^{pools} = {2 ** pools} ({pools} 2x2 max-pools), got {input_size}")
         super().__init__(name, T, num_classes, (int(in_channels), int(input_size), int(input_size)), method)
-        self.connect, self.up_kernel, self.zero_init_residual = connect, up_kernel, bool(zero_init_residual)
+        self.family, self.connect = family, connect
+        self.up_kernel, self.zero_init_residual = up_kernel, bool(zero_init_residual)
+        make_block = BLOCKS[family]
         sn = make_neuron_factory(self.method, neuron if neuron is not None else PLIF_NEURON, dsr_neuron, name)
         layers: list[nn.Module] = []
         cin, size = int(in_channels), int(input_size)
@@ -82,9 +128,7 @@ class SEWSmallNet(SpikingModel):
                 layers.append(ConvBN(cin, channels, up_kernel, 1, sn()))
                 cin = channels
             for _ in range(groups):
-                for _ in range(blocks):
-                    branch = nn.Sequential(ConvBN(channels, channels, 3, 1, sn()), ConvBN(channels, channels, 3, 1, sn()))
-                    layers.append(SEWBlock(branch, None, connect))
+                layers.extend(make_block(channels, sn, connect) for _ in range(blocks))
                 layers.append(TimeDistributed(nn.MaxPool2d(2, 2)))
                 size //= 2
         self.features = nn.Sequential(*layers)
@@ -101,14 +145,19 @@ class SEWSmallNet(SpikingModel):
                 nn.init.zeros_(m.bias)
         if self.zero_init_residual:
             for m in self.modules():
-                if isinstance(m, SEWBlock):
+                if isinstance(m, (SEWBlock, SpikingResBlock)):
                     m.zero_init()
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:  # [T, B, C, H, W] -> [T, B, K]
         return self.head(self.features(x))
 
     def extra_repr(self) -> str:
-        opts = [f"T={self.T}", f"num_classes={self.num_classes}", f"connect={self.connect!r}", f"method={self.method!r}"]
+        opts = [f"T={self.T}", f"num_classes={self.num_classes}"]
+        if self.family != "sew":
+            opts.append(f"family={self.family!r}")
+        if self.connect is not None:
+            opts.append(f"connect={self.connect!r}")
+        opts.append(f"method={self.method!r}")
         if self.up_kernel != 3:
             opts.append(f"up_kernel={self.up_kernel}")
         if self.zero_init_residual:
@@ -136,7 +185,8 @@ def _build(variant: str, method: Method | str = "bptt", **kwargs: Any) -> SEWSma
 
 @MODELS.register("sew_7b_gesture")
 def sew_7b_gesture(method: Method | str = "bptt", **kwargs: Any) -> SEWSmallNet:
-    """7B-Net, DVS128 Gesture (Fang et al., NeurIPS 2021); 130,938 parameters (PLIF w incl.; 130,426 with up_kernel=1)."""
+    """7B-Net, DVS128 Gesture (Fang et al., NeurIPS 2021); ``family="spiking"|"plain"`` for the supp. Table S2
+    baselines; 130,938 parameters in every family (PLIF w incl.; 130,426 with up_kernel=1)."""
     return _build("sew_7b_gesture", method, **kwargs)
 
 

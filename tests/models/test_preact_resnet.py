@@ -6,7 +6,9 @@ import torch
 
 from spikeforge.methods.dsr import DSRNode
 from spikeforge.models import create_model, list_models
-from spikeforge.neuron import LIFNode
+from spikeforge.models._common import DSR_LAYOUT_NEURON, neuron_decay
+from spikeforge.models.preact_resnet import PreActResNet
+from spikeforge.neuron import IFNode, LIFNode, PLIFNode
 
 
 def n_params(model):
@@ -75,7 +77,7 @@ def test_logits_are_the_output_representation():
     for method, node in (("dsr", "sn3"), ("ssf", "bn2")):
         model = create_model("preact_resnet20", T=4, method=method)
         seen = {}
-        model.get_submodule(node).register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
+        model.get_submodule(node).register_forward_hook(lambda m, i, o, seen=seen: seen.setdefault("out", o))
         logits = model(x)
         lam = model.readout.decay
         w = lam ** torch.arange(3, -1, -1, dtype=torch.float32)
@@ -117,3 +119,95 @@ def test_bad_input_and_conflicting_arch():
         create_model("preact_resnet18", input_shape=(3, 64, 64))
     with pytest.raises(ValueError, match="needs T >= 2"):
         create_model("preact_resnet20", T=1, method="dsr")
+
+
+# -- PreAct-ResNet-18 with the ImageNet stem (SPEC §9 dsr-if-imagenet; stem and head assumed) --------------
+def preact18_count(stem_kernel: int, num_classes: int) -> int:
+    """Hand count of the DSR PreAct-ResNet-18 (SPEC §7.3): stem conv (no bias), blocks (BN γ,β; convs with
+    bias; 1x1 shortcut with bias where the shape changes), head BN2d(512) + FC 512→C (bias) + BN1d(C)."""
+    total = 3 * 64 * stem_kernel ** 2
+    for cin, cout, stride in [(64, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 1),
+                              (128, 256, 2), (256, 256, 1), (256, 512, 2), (512, 512, 1)]:
+        total += 2 * cin + (9 * cin * cout + cout) + 2 * cout + (9 * cout * cout + cout)
+        if stride != 1 or cin != cout:
+            total += cin * cout + cout
+    return total + 2 * 512 + (512 * num_classes + num_classes) + 2 * num_classes
+
+
+def test_parameter_count_preact18_imagenet():
+    """The hand count reproduces SPEC §7.3's CIFAR-10 row (11,176,926); the ImageNet variant swaps the 3x3
+    stem for a 7x7 one (+3·64·40 = 7,680) and has K = 1000: 11,694,456, +19 V_th under dsr."""
+    assert preact18_count(3, 10) == 11_176_926
+    assert preact18_count(7, 1000) == 11_694_456
+    model = create_model("preact_resnet18_imagenet")
+    assert (model.T, model.num_classes, model.input_shape) == (50, 1000, (3, None, None))  # DSR S3 defaults
+    assert n_params(model) == 11_694_456
+    dsr = create_model("preact_resnet18_imagenet", method="dsr", dsr_neuron={"kind": "if"})
+    assert n_params(dsr) == 11_694_456 + 19 and sum(isinstance(m, DSRNode) for m in dsr.modules()) == 19
+    assert n_params(create_model("preact_resnet18_imagenet", num_classes=10)) == preact18_count(7, 10)
+
+
+@pytest.mark.parametrize("size, side", [(224, 7), (64, 2)])
+def test_imagenet_stem_and_shapes(size, side):
+    """conv7x7 s2 p3 → max-pool 3 s2 p1 (the stem's values against torch.nn.functional); feature maps
+    size/2, size/4 and size/32 after the last stage, adaptive pool to 1x1, logits [B, 1000]."""
+    torch.manual_seed(0)
+    model = create_model("preact_resnet18_imagenet", T=2)
+    seen = {}
+    for name in ("conv1", "maxpool", "layers", "pool"):
+        model.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, o))
+    x = torch.rand(1, 3, size, size)
+    with torch.no_grad():
+        out = model.forward_output(x)
+        w = model.conv1.module.weight
+        ref = torch.nn.functional.max_pool2d(torch.nn.functional.conv2d(x, w, stride=2, padding=3), 3, 2, 1)
+    assert seen["conv1"].shape == (2, 1, 64, size // 2, size // 2)
+    assert seen["maxpool"].shape == (2, 1, 64, size // 4, size // 4)
+    assert seen["layers"].shape == (2, 1, 512, side, side) and seen["pool"].shape == (2, 1, 512, 1, 1)
+    torch.testing.assert_close(seen["maxpool"][0], ref)
+    torch.testing.assert_close(seen["maxpool"][1], ref)  # a static image: every step sees the same stem output
+    assert out.logits.shape == (1, 1000) and out.steps.shape == (2, 1, 1000) and torch.isfinite(out.logits).all()
+
+
+@pytest.mark.parametrize("method, T, kw", [
+    ("bptt", 4, {}),  # at T = 2 the head's LIF after the pool stays silent (as preact_resnet18)
+    ("ssf", 4, {}),
+    ("dsr", 2, {"dsr_neuron": {"kind": "if", "v_threshold": 1.0}}),  # V_th 1 (not 6) so that T = 2 fires
+])
+def test_imagenet_variant_trains_under_each_method(method, T, kw):
+    """32² input, B = 2: every weight gets a non-zero gradient (ssf: the FC and BN1d sit before the readout, so
+    they do too); the one-step methods' Dual forward (max-pool of the stem via its seq) gives the plain
+    spiking forward's logits."""
+    torch.manual_seed(0)
+    model = create_model("preact_resnet18_imagenet", T=T, method=method, num_classes=10, **kw)
+    x = torch.rand(2, 3, 32, 32)  # stem → 8², last stage 1²
+    logits = model(x)
+    if method != "bptt":
+        with torch.no_grad():
+            torch.testing.assert_close(logits, model(x))  # without autograd ssf/dsr run the plain tensor path
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if not name.endswith("v_threshold"):  # ∂o/∂V_th = 1[Ī > V_th]: zero at init is expected
+            assert p.grad.abs().sum() > 0, name
+
+
+def test_imagenet_variant_arguments():
+    with pytest.raises(ValueError, match=r"preact_resnet18_imagenet: stem is fixed to 'imagenet'.*got 'cifar'"):
+        create_model("preact_resnet18_imagenet", stem="cifar")
+    with pytest.raises(ValueError, match=r"preact_resnet18: stem is fixed to 'cifar'.*got 'imagenet'"):
+        create_model("preact_resnet18", stem="imagenet")
+    with pytest.raises(ValueError, match=r"net: stem must be one of cifar, imagenet, got 'tiny'"):
+        PreActResNet((1,), (16,), None, T=2, stem="tiny", input_shape=(3, None, None), name="net")
+    with pytest.raises(ValueError, match=r"expected input \[B, 3, \*, \*\].*got \(2, 1, 64, 64\)"):
+        create_model("preact_resnet18_imagenet", T=2)(torch.rand(2, 1, 64, 64))
+
+
+def test_neuron_decay_in_float64():
+    """λ comes back as configured (0.9, not float32's 0.8999999762); PLIF τ0 = 3: λ = 1 − 1/3 from a float32 w."""
+    assert neuron_decay(LIFNode(decay=0.9)) == 0.9 and neuron_decay(IFNode()) == 1.0
+    assert neuron_decay(torch.nn.Identity()) == 1.0
+    assert neuron_decay(PLIFNode(init_tau=3.0)) == pytest.approx(2 / 3, rel=1e-7)
+    model = create_model("preact_resnet20", T=2, method="ssf", neuron={**DSR_LAYOUT_NEURON, "decay": 0.9})
+    assert model.readout.decay == 0.9
+    assert create_model("preact_resnet20", T=5, method="dsr").readout.decay == math.exp(-0.1)  # T = 5 preset: Δt 0.1

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spikeforge.models import create_model, list_models
-from spikeforge.models.sew_resnet import SEWBlock
+from spikeforge.models.sew_resnet import PlainBlock, SEWBlock, SpikingResBlock
 from spikeforge.neuron import IFNode, PLIFNode
 
 # Own arithmetic (no SPEC row): conv weights + BN (2 per channel) + PLIF w (1 per layer).
@@ -107,3 +107,81 @@ def test_torch_compile_forward():
         ref = model(x)
         out = torch.compile(model)(x)
     torch.testing.assert_close(out, ref)
+
+
+# -- the block families of SEW supp. Table S2 (Spiking ResNet, Plain) on the 7B-Net ------------------------
+FAMILY_BLOCK = {"sew": SEWBlock, "spiking": SpikingResBlock, "plain": PlainBlock}
+
+
+@pytest.mark.parametrize("family", ["sew", "spiking", "plain"])
+def test_gesture_family_structure(family):
+    """7 blocks of the family, 15 PLIF (stem + 2 per block in every family: Spiking moves the last SN after
+    the addition, Plain drops only the identity), so every family has the hand count 130,938."""
+    model = create_model("sew_7b_gesture", family=family)
+    blocks = [m for m in model.features if isinstance(m, FAMILY_BLOCK[family])]
+    assert len(blocks) == 7 and n_params(model) == GESTURE
+    assert sum(isinstance(m, PLIFNode) for m in model.modules()) == 15
+    for b in blocks:
+        first, last = b.residual
+        assert isinstance(first.sn, PLIFNode) and first.conv.module.kernel_size == (3, 3)
+        assert (last.sn is None) == (family == "spiking")  # Spiking: SN(BN(conv) + S), not SN(BN(conv)) + S
+        if family == "spiking":
+            assert isinstance(b.sn, PLIFNode) and b.downsample is None
+        if family == "sew":
+            assert b.connect.connect == "add" and b.downsample is None
+    assert (f"family={family!r}" in repr(model)) == (family != "sew")
+
+
+@pytest.mark.parametrize("family, beta, expected", [
+    ("sew", 0.0, lambda s: s),                       # A = SN(0) = 0, O = A + S = S
+    ("spiking", 0.0, lambda s: torch.zeros_like(s)),  # SN(0 + S): H ≤ 1 − 2^−n < 1 from rest, never fires
+    ("spiking", 1.0, lambda s: s),                   # SN(1 + S): S = 1 → H = 1 + V/2 fires; S = 0 → H < 1
+    ("plain", 1.0, lambda s: torch.zeros_like(s)),   # SN(1) alone: H = 1 − 2^−n < 1, no shortcut to add S
+    ("plain", 2.0, lambda s: torch.ones_like(s)),    # SN(2): H = 1 + V/2 ≥ 1 at every step, whatever S
+])
+def test_family_block_values(family, beta, expected):
+    """Last BN of a 7B-Net block with γ = 0, β = ``beta`` (eval: running mean 0, var 1, so its output is β);
+    PLIF τ0 = 2 (H = V/2 + X/2, V_th 1, fires at H ≥ 1, reset to 0) on spike trains S, T = 6."""
+    torch.manual_seed(0)
+    model = create_model("sew_7b_gesture", family=family).eval()
+    block = model.features[1]
+    assert isinstance(block, FAMILY_BLOCK[family])
+    torch.nn.init.zeros_(block.residual[-1].bn.weight)
+    torch.nn.init.constant_(block.residual[-1].bn.bias, beta)
+    s = (torch.rand(6, 2, 32, 4, 4) < 0.5).float()
+    with torch.no_grad():
+        assert torch.equal(block(s), expected(s))
+
+
+def test_spiking_family_zero_init_and_training():
+    """zero_init_residual on Spiking blocks: γ = 0, so a block starts as SN(S); bptt and ssf train every weight."""
+    model = create_model("sew_7b_gesture", family="spiking", zero_init_residual=True)
+    blocks = [b for b in model.features if isinstance(b, SpikingResBlock)]
+    assert len(blocks) == 7 and all(torch.count_nonzero(b.residual[-1].bn.weight) == 0 for b in blocks)
+    assert all(torch.count_nonzero(b.residual[0].bn.weight) == 32 for b in blocks)  # only the last BN
+    for method in ("bptt", "ssf"):
+        torch.manual_seed(0)
+        net = create_model("sew_cifar10_small", family="spiking", method=method, T=2)
+        out = net(torch.rand(2, 3, 32, 32) * 3)
+        assert out.shape == (2, 10) and torch.isfinite(out).all()
+        out.sum().backward()
+        assert all(p.grad is not None for p in net.parameters()), method
+
+
+@pytest.mark.parametrize("family", ["spiking", "plain"])
+def test_gesture_family_forward_backward(family):
+    torch.manual_seed(0)
+    model = create_model("sew_7b_gesture", family=family, T=2)
+    out = model(torch.rand(2, 1, 2, 128, 128) * 3)
+    assert out.shape == (1, 11) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_family_arguments():
+    with pytest.raises(ValueError, match=r"sew_7b_gesture: family must be one of sew, spiking, plain, got 'dense'"):
+        create_model("sew_7b_gesture", family="dense")
+    with pytest.raises(ValueError, match=r"connect='and' is a SEW option; spiking blocks have no connect function"):
+        create_model("sew_7b_gesture", family="spiking", connect="and")
+    with pytest.raises(ValueError, match=r"zero_init_residual needs a shortcut"):
+        create_model("sew_7b_gesture", family="plain", zero_init_residual=True)
