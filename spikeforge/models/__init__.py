@@ -15,6 +15,7 @@ from spikeforge.models import resnet19 as _resnet19  # noqa: E402,F401  (resnet1
 from spikeforge.models import vgg as _vgg  # noqa: E402,F401  (vgg11_dvs, vggsnn_dvs)
 from spikeforge.models import sew_resnet as _sew_resnet  # noqa: E402,F401  (sew_resnet*, spiking_resnet*, plain_net*)
 from spikeforge.models import sew_small as _sew_small  # noqa: E402,F401  (sew_7b_gesture, sew_wide7b_cifar10dvs, sew_cifar10_small)
+from spikeforge.models import yao as _yao  # noqa: E402,F401  (yao_{lstm,cnn,rnn,birnn,gru}_snn, yao_resmlp12)
 
 __all__ = ["MODELS", "ModelOutput", "create_model", "list_models"]
 
