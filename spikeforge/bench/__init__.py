@@ -1,4 +1,4 @@
-"""Benchmarks: ``spikeforge bench neuron|methods|agreement|data`` (speed and memory, never correctness)."""
+"""Benchmarks: ``spikeforge bench neuron|methods|models|agreement|data`` (speed and memory, never correctness)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ __all__ = ["add_bench_parser"]
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed and memory benchmarks")
     which = p.add_subparsers(dest="bench", required=True)
-    from spikeforge.bench import agreement, data, methods, neuron
+    from spikeforge.bench import agreement, data, methods, models, neuron
 
-    for module in (neuron, methods, agreement, data):
+    for module in (neuron, methods, models, agreement, data):
         module.add_parser(which)

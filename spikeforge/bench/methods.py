@@ -20,7 +20,7 @@ import time
 
 import torch
 
-__all__ = ["add_parser", "run", "measure_one"]
+__all__ = ["add_parser", "measure_in_subprocess", "measure_one", "run"]
 
 METHODS = ("bptt", "ssf", "dsr", "ssf:faithful", "dsr:faithful")
 
@@ -30,7 +30,7 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def measure_one(model_name: str, method: str, T: int, batch: int, size: int, steps: int, seed: int = 0,
+def measure_one(model_name: str, method: str, T: int | None, batch: int, size: int, steps: int, seed: int = 0,
                 window_mb: float | None = None) -> dict:
     """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
     from spikeforge.methods import get_method
@@ -43,7 +43,8 @@ def measure_one(model_name: str, method: str, T: int, batch: int, size: int, ste
         if window_mb is not None and name != "bptt":
             kw["window_mb"] = window_mb
         m = get_method(name, **kw)
-        model = create_model(model_name, method=m, T=T)
+        model = create_model(model_name, method=m, T=T)  # T None: the model's own
+        T = model.T
     except ValueError as err:
         return {"method": method, "model": model_name, "T": T, "batch": batch, "error": str(err)}
     shape = [size if d is None else d for d in model.input_shape]
@@ -72,30 +73,44 @@ def measure_one(model_name: str, method: str, T: int, batch: int, size: int, ste
             "torch": torch.__version__, "device": "cpu"}
 
 
+def measure_in_subprocess(model: str, method: str, T: int | None, batch: int, size: int, steps: int,
+                          window_mb: float | None = None) -> dict:
+    """:func:`measure_one` in a fresh Python process (so its peak RSS is this configuration's alone)."""
+    code = ("import json; from spikeforge.bench.methods import measure_one; print(json.dumps(measure_one("
+            f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r})))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        return {"method": method, "model": model, "T": T, "batch": batch,
+                "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_row(row: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+    elif "error" in row:
+        print(f"{row['model']:22s} {row['method']:14s} {row['T']!s:>3s}  not run: {row['error']}", flush=True)
+    else:
+        print(f"{row['model']:22s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}",
+              flush=True)
+
+
+def header(text: str) -> None:
+    print(text + "; peak_mem = peak RSS of a fresh process minus its RSS before the first step "
+          "(the CPU allocator keeps no peak statistics)")
+    print(f"{'model':22s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
+
+
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
         window_mb: float | None = None) -> list[dict]:
     rows = []
     if not as_json:
-        print(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps; peak_mem = peak RSS of a fresh process "
-              "minus its RSS before the first step (the CPU allocator keeps no peak statistics)")
-        print(f"{'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
+        header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps")
     for T in Ts:
         for method in methods:
-            cmd = [sys.executable, "-c", "import json,sys; from spikeforge.bench.methods import measure_one; "
-                   f"print(json.dumps(measure_one({model!r}, {method!r}, {T}, {batch}, {size}, {steps}, window_mb={window_mb!r})))"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                row = {"method": method, "model": model, "T": T, "batch": batch,
-                       "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-            else:
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
+            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb)
             rows.append(row)
-            if as_json:
-                print(json.dumps(row), flush=True)
-            elif "error" in row:
-                print(f"{method:14s} {T:3d}  not run: {row['error']}", flush=True)
-            else:
-                print(f"{method:14s} {T:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}", flush=True)
+            print_row(row, as_json)
     return rows
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import Dual, is_linear_in_time, map_linear, map_stateless, reject_batchnorm
+from spikeforge.methods.dual import (
+    Dual,
+    is_linear_in_time,
+    is_per_step_deterministic,
+    map_linear,
+    map_stateless,
+    reject_batchnorm,
+)
 
 __all__ = ["TimeDistributed", "seq_to_ann"]
 
@@ -36,8 +43,8 @@ def seq_to_ann(module: nn.Module, x: Tensor) -> Tensor:
     Returns:
         ``[T, B, ...']``: the module's output per step, trailing shape as the module makes it.
 
-    An input constant over T (an expanded view, stride 0 on T: a static image repeated) through an
-    affine module is computed once and expanded (a view; T× less work, the same values).
+    An input constant over T (an expanded view, stride 0 on T: a static image repeated) through a
+    deterministic per-sample module (conv, linear, pooling, ...) is computed once and expanded (a view; T× less work, the same values).
 
     Raises:
         ValueError: ``x`` has rank < 2 (no ``[T, B]`` to fold), or the module changed the
@@ -48,7 +55,7 @@ def seq_to_ann(module: nn.Module, x: Tensor) -> Tensor:
     """
     _check_time_first(x, "seq_to_ann")
     t, b = x.shape[0], x.shape[1]
-    if t > 1 and x.stride(0) == 0 and isinstance(module, nn.Module) and is_linear_in_time(module):
+    if t > 1 and x.stride(0) == 0 and isinstance(module, nn.Module) and is_per_step_deterministic(module):
         # A static input repeated over T (an expanded view): one step computed, expanded again.
         y = module(x[0])
         return y.unsqueeze(0).expand(t, *y.shape)

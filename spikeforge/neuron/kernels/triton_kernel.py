@@ -53,7 +53,6 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
-@torch.compiler.assume_constant_result
 def _import_triton() -> str | None:
     """Import triton once; the failure message, or None when it imported (a constant under torch.compile)."""
     global triton, tl
@@ -308,7 +307,6 @@ def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, 
     return gx, gv0, gdecay, ggain, gvth
 
 
-@torch.compiler.assume_constant_result
 def _define_op() -> bool:
     """Register the custom ops once per process (run eagerly, as a constant, under torch.compile)."""
     global _OP
@@ -355,3 +353,9 @@ class TritonKernel(FusedKernel):
         if reason is not None:
             raise ValueError(reason)
         return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+
+
+# What torch.compiler.assume_constant_result does to these two, without importing torch._dynamo when
+# spikeforge is imported (1.5–3.5 s per process); the compile tests of the kernel check first use.
+_import_triton._dynamo_marked_constant = True  # type: ignore[attr-defined]
+_define_op._dynamo_marked_constant = True  # type: ignore[attr-defined]
