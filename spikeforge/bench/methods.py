@@ -31,7 +31,7 @@ def _rss_mb() -> float:
 
 
 def measure_one(model_name: str, method: str, T: int | None, batch: int, size: int, steps: int, seed: int = 0,
-                window_mb: float | None = None) -> dict:
+                window_mb: float | None = None, store_mb: float | None = None) -> dict:
     """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
     from spikeforge.methods import get_method
     from spikeforge.models import create_model
@@ -42,6 +42,8 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         kw = {"faithful": True} if mode == "faithful" else {}
         if window_mb is not None and name != "bptt":
             kw["window_mb"] = window_mb
+        if store_mb is not None and name != "bptt":
+            kw["store_mb"] = store_mb
         m = get_method(name, **kw)
         model = create_model(model_name, method=m, T=T)  # T None: the model's own
         T = model.T
@@ -74,10 +76,10 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
 
 
 def measure_in_subprocess(model: str, method: str, T: int | None, batch: int, size: int, steps: int,
-                          window_mb: float | None = None) -> dict:
+                          window_mb: float | None = None, store_mb: float | None = None) -> dict:
     """:func:`measure_one` in a fresh Python process (so its peak RSS is this configuration's alone)."""
     code = ("import json; from spikeforge.bench.methods import measure_one; print(json.dumps(measure_one("
-            f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r})))")
+            f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r}, store_mb={store_mb!r})))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return {"method": method, "model": model, "T": T, "batch": batch,
@@ -102,13 +104,13 @@ def header(text: str) -> None:
 
 
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
-        window_mb: float | None = None) -> list[dict]:
+        window_mb: float | None = None, store_mb: float | None = None) -> list[dict]:
     rows = []
     if not as_json:
         header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps")
     for T in Ts:
         for method in methods:
-            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb)
+            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb)
             rows.append(row)
             print_row(row, as_json)
     return rows
@@ -124,5 +126,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS), help="names, ':faithful' for the per-step variants")
     p.add_argument("--window-mb", dest="window_mb", type=float, default=None,
                    help="ssf/dsr: MiB of float32 per time window of the spiking forward (default: the method's)")
+    p.add_argument("--store-mb", dest="store_mb", type=float, default=None,
+                   help="ssf/dsr: MiB of float32 a BN layer may keep instead of recomputing its input per window "
+                        "(default: the method's; 0 = memory flat in T)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb), 0)[1])
+    p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb,
+                                       a.store_mb), 0)[1])

@@ -42,6 +42,17 @@ def _shape_probe(lazy: LazySeq, flow: Tensor) -> Tensor:
     return flow.new_zeros(()).expand(lazy.shape)
 
 
+def _native_batch_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
+                       running_var: Tensor | None, momentum: float, eps: float, in_place: bool):
+    """``torch.native_batch_norm`` in training mode, writing into ``x`` when ``in_place`` allows it (same values)."""
+    if in_place and x.is_contiguous() and all(t is None or t.dtype == x.dtype for t in (weight, bias)):
+        c = x.shape[1]
+        mean, invstd = x.new_empty(c), x.new_empty(c)
+        return torch.ops.aten.native_batch_norm.out(x, weight, bias, running_mean, running_var, True, momentum, eps,
+                                                    out=x, save_mean=mean, save_invstd=invstd)
+    return torch.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
+
+
 @torch.no_grad()
 def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
     """Per-channel mean and biased variance of ``[T, B, C, *]`` over (T, B, *), window by window; also n,
@@ -170,10 +181,11 @@ class BatchNormTB(_BatchNorm):
     def _forward_dual(self, x: Dual) -> Dual:
         """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``.
 
-        A ``seq`` that fits one window of time (:class:`~spikeforge.methods.lazy.LazySeq`) is normalised in one
-        fused call; a longer one in two passes over windows (statistics, merged per window in float64; then
-        the normalisation, applied lazily as the next layer pulls its windows), so no ``[T, ...]`` float
-        tensor is made."""
+        A ``seq`` that fits one window of time or the method's store budget
+        (:class:`~spikeforge.methods.lazy.LazySeq`) is computed once and normalised in one fused call (in place
+        when it is this layer's own); a longer one in two passes over windows (statistics, merged per window in
+        float64; then the normalisation, applied lazily as the next layer pulls its windows, the conv
+        recomputed), so no ``[T, ...]`` float tensor is made."""
         flow, lazy = x.flow, x.lazy
         self._check_input_dim(_shape_probe(lazy, flow))
         if not self._uses_batch_stats():
@@ -193,14 +205,14 @@ class BatchNormTB(_BatchNorm):
             factor = self._average_factor()
             running_mean, running_var = self._running()
             weight, bias = self._affine(flow)
-            if lazy.single_chunk:
-                seq = lazy.materialize(flow.dtype)
+            if lazy.single_chunk or lazy.fits_store:
+                seq, owned = lazy.materialize_owned(flow.dtype)
                 # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
-                # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with.
-                y, mean_s, invstd_s = torch.native_batch_norm(
-                    seq.flatten(0, 1), weight, bias, running_mean, running_var, True, factor, self.eps
-                )
-                seq_out = y.unflatten(0, seq.shape[:2])
+                # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with; in place
+                # when the sequence was computed here for this layer alone (no second [T, ...] tensor).
+                y, mean_s, invstd_s = _native_batch_norm(seq.flatten(0, 1), weight, bias, running_mean, running_var,
+                                                         factor, self.eps, in_place=owned)
+                seq_out = lazy.like(y.unflatten(0, seq.shape[:2]))
                 mean_s, invstd_s = mean_s.to(flow.dtype), invstd_s.to(flow.dtype)
                 var_eps_s = invstd_s.pow(-2)  # σ²_s + ε
             else:

@@ -6,7 +6,7 @@ from typing import Any, Callable, ClassVar, Mapping
 from torch import Tensor, nn
 
 from spikeforge.methods.dual import Dual, uniform_weights
-from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, LazySeq
+from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, DEFAULT_STORE_BYTES, LazySeq
 from spikeforge.neuron.factory import make_node
 
 __all__ = ["Method"]
@@ -22,6 +22,9 @@ class Method:
             this many MiB of float32 per tensor (:class:`~spikeforge.methods.lazy.LazySeq`; default 4), so
             their memory does not grow with T. Values and gradients do not depend on it beyond rounding of
             the BN statistics.
+        store_mb: a BN layer whose whole input sequence fits this many MiB of float32 computes it once and
+            normalises it in place (default 256); a larger one reads it twice over windows, recomputing the
+            conv before it. 0 = always windowed (memory flat in T, about twice the conv work of the forward).
 
     A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
     nothing else in a model depends on the method.
@@ -30,11 +33,15 @@ class Method:
     name: ClassVar[str]
     min_T: ClassVar[int] = 1
 
-    def __init__(self, faithful: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20) -> None:
+    def __init__(self, faithful: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20,
+                 store_mb: float = DEFAULT_STORE_BYTES / 2**20) -> None:
         self.faithful = bool(faithful)
         if not (float(window_mb) > 0):
             raise ValueError(f"{type(self).__name__}: window_mb must be > 0, got {window_mb!r}")
+        if not (float(store_mb) >= 0):
+            raise ValueError(f"{type(self).__name__}: store_mb must be >= 0, got {store_mb!r}")
         self.window_bytes = max(1, int(float(window_mb) * 2**20))
+        self.store_bytes = int(float(store_mb) * 2**20)
 
     @property
     def one_step(self) -> bool:
@@ -71,7 +78,7 @@ class Method:
             if torch.is_grad_enabled():
                 x = x.detach()
                 w = uniform_weights(x.shape[0], dtype=x.dtype if x.is_floating_point() else None, device=x.device)
-                return Dual(LazySeq.of(x, self.window_bytes), x.mean(0), w)
+                return Dual(LazySeq.of(x, self.window_bytes, self.store_bytes), x.mean(0), w)
         return x
 
     def __repr__(self) -> str:

@@ -182,7 +182,7 @@ def map_stateless(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
         seq = x.lazy.map(fn, path.shape, x.flow.dtype)
     else:
         with torch.no_grad():
-            seq = _fold(fn, x.lazy.materialize(x.flow.dtype))
+            seq = x.lazy.like(_fold(fn, x.lazy.materialize(x.flow.dtype)))
     return Dual(seq, straight_through(aggregate(seq, x.weights).to(x.flow.dtype), path), x.weights)
 
 

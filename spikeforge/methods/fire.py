@@ -45,5 +45,5 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) 
         part_in, part_out = torch.tensordot(w, chunk, dims=1), torch.tensordot(w, s.to(dtype), dims=1)
         input_sum = part_in if input_sum is None else input_sum + part_in
         spike_sum = part_out if spike_sum is None else spike_sum + part_out
-    return FireResult(LazySeq.of(spikes, x.chunk_bytes), input_sum, spike_sum,
+    return FireResult(x.like(spikes), input_sum, spike_sum,
                       None if membrane is None else membrane.result(dtype))

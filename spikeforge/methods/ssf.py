@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from spikeforge.methods.base import Method
 from spikeforge.methods.dual import Dual, aggregate, decay_weights, masked_flow
 from spikeforge.methods.fire import fire_lazy
-from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES
+from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, DEFAULT_STORE_BYTES
 from spikeforge.methods.registry import METHODS
 from spikeforge.neuron.membrane import channel_stats, flow_stats
 from spikeforge.neuron.node import BaseNode, PLIFNode
@@ -116,13 +116,14 @@ class SSFRule:
 @METHODS.register("ssf")
 class SSF(Method):
     """Stabilized spiking flow. Args: ``faithful`` (per-step reading, T× backward), ``slope`` ("one" | "clamp"),
-    ``window_mb`` (MiB of float32 per time window of the spiking forward, see :class:`~spikeforge.methods.base.Method`)."""
+    ``window_mb``, ``store_mb`` (the spiking forward's time windows, see :class:`~spikeforge.methods.base.Method`)."""
 
     name = "ssf"
     min_T = 2
 
-    def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float = DEFAULT_CHUNK_BYTES / 2**20) -> None:
-        super().__init__(faithful, window_mb)
+    def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float = DEFAULT_CHUNK_BYTES / 2**20,
+                 store_mb: float = DEFAULT_STORE_BYTES / 2**20) -> None:
+        super().__init__(faithful, window_mb, store_mb)
         self.rule = SSFRule(faithful, slope)
 
     @property

@@ -17,7 +17,7 @@ D = torch.float64
 
 def _windowed(x: torch.Tensor, steps: int) -> LazySeq:
     """A LazySeq over ``x`` whose windows hold ``steps`` time steps."""
-    return LazySeq.of(x, chunk_bytes=steps * 4 * math.prod(x.shape[1:]))
+    return LazySeq.of(x, chunk_bytes=steps * 4 * math.prod(x.shape[1:]), store_bytes=0)
 
 
 def test_chunks_cover_the_sequence_and_map_zip_aggregate_match_eager():
@@ -119,9 +119,11 @@ def test_windowed_network_equals_one_piece(name):
     """A whole net with 2-step windows: identical hidden spikes, flows and gradients (float64) to one window."""
     x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(4), dtype=D).unsqueeze(0)[0] * 3
     nets, outs = [], []
-    for window_mb in (1.0, 2 * 4 * 3 * 4 * 8 * 8 / 2**20):  # one window for all T; then 2 steps per window
+    small = 2 * 4 * 3 * 4 * 8 * 8 / 2**20  # 2 steps of the widest layer per window
+    # one window for all T; 2-step windows, BN recomputing its input; 2-step windows, BN keeping it (in place)
+    for window_mb, store_mb in ((1.0, 0.0), (small, 0.0), (small, 1.0)):
         torch.manual_seed(0)
-        net = _Net(get_method(name, window_mb=window_mb)).double().train()
+        net = _Net(get_method(name, window_mb=window_mb, store_mb=store_mb)).double().train()
         torch.manual_seed(1)  # the same dropout mask
         recorded = []
         net.sn1.register_forward_hook(lambda m, i, o: recorded.append(o.seq.clone()))
@@ -129,10 +131,30 @@ def test_windowed_network_equals_one_piece(name):
         out.flow.square().sum().backward()
         nets.append(net)
         outs.append((out, recorded[0]))
-    (one, s_one), (win, s_win) = outs
-    assert torch.equal(s_win, s_one) and 0 < s_one.mean() < 1
-    torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-9)
-    torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-9)
-    for (n, p1), (_, p2) in zip(nets[0].named_parameters(), nets[1].named_parameters()):
-        if p1.grad is not None:
-            torch.testing.assert_close(p2.grad, p1.grad, rtol=0, atol=1e-8, msg=n)
+    (one, s_one) = outs[0]
+    assert 0 < s_one.mean() < 1
+    for (win, s_win), net in zip(outs[1:], nets[1:]):
+        assert torch.equal(s_win, s_one)
+        torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-9)
+        torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-9)
+        for (n, p1), (_, p2) in zip(nets[0].named_parameters(), net.named_parameters()):
+            if p1.grad is not None:
+                torch.testing.assert_close(p2.grad, p1.grad, rtol=0, atol=1e-8, msg=n)
+
+
+def test_batchnorm_in_place_only_on_its_own_sequence():
+    """BN normalises in place a sequence computed for it, never a stored one another layer still reads."""
+    seq = torch.randn(4, 2, 3, 5, generator=torch.Generator().manual_seed(5), dtype=D)
+    keep = seq.clone()
+    bn = BatchNormTB(3).double().train()
+    flow = seq.mean(0).requires_grad_()
+    out = bn(Dual(LazySeq.of(seq, chunk_bytes=4, store_bytes=1 << 20), flow, uniform_weights(4, D)))
+    assert torch.equal(seq, keep)  # a stored input is left alone
+    conv = LazySeq.of(seq, chunk_bytes=4, store_bytes=1 << 20).map(lambda z: 2 * z, (2, 3, 5), D)
+    bn2 = BatchNormTB(3).double().train()
+    out2 = bn2(Dual(conv, 2 * flow, uniform_weights(4, D)))
+    assert torch.equal(seq, keep)
+    expected = torch.nn.functional.batch_norm((2 * keep).flatten(0, 1), None, None, training=True).unflatten(0, (4, 2))
+    torch.testing.assert_close(out2.seq, expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.seq, torch.nn.functional.batch_norm(keep.flatten(0, 1), None, None, training=True)
+                               .unflatten(0, (4, 2)), rtol=0, atol=1e-12)
