@@ -58,6 +58,7 @@ def make_case(index: int) -> dict:
         learn=("all", "none", "vth")[draw(3)],
         steps=STEPS[draw(len(STEPS))],
         shape=(1 + draw(3), 1 + draw(40)),
+        fire_ratio=(1.0, 1.0, 0.5, 0.8)[draw(4)],  # DSR's alpha: fire at r*V_th, reset by V_th
     )
 
 
@@ -68,7 +69,8 @@ def case_id(c: dict) -> str:
     reset = "soft" if c["v_reset"] is None else f"hard{c['v_reset']:g}"
     return (f"{c['index']}-{c['surrogate']}{'' if c['alpha'] is None else c['alpha']}-{reset}"
             f"-{'detach' if c['detach'] else 'nodetach'}{'-strict' if c['strict'] else ''}-T{c['steps']}"
-            f"{'-vinit' if c['v_init'] else ''}{'-retv' if c['return_v'] else ''}-learn_{c['learn']}")
+            f"{'-vinit' if c['v_init'] else ''}{'-retv' if c['return_v'] else ''}-learn_{c['learn']}"
+            f"{'' if c['fire_ratio'] == 1.0 else '-r' + str(c['fire_ratio'])}")
 
 
 def run_kernel(name, x, v_init, params, rule, return_v, loss_w):
@@ -109,8 +111,8 @@ def near_threshold_neurons(x, v_init, params, rule):
     v0 = (torch.full((flat.shape[1],), rule.v_rest, dtype=x.dtype) if v_init is None else v_init.reshape(-1))
     _, h, _ = cpu_kernel.build_op()(flat, v0, *[p.detach() for p in params], rule.v_rest, rule.hard,
                                     rule.detach_reset, rule.strict, rule.surrogate.kernel_id,
-                                    rule.surrogate.alpha, False)
-    return ((h - params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
+                                    rule.surrogate.alpha, False, rule.fire_ratio)
+    return ((h - rule.fire_ratio * params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
 
 
 def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
@@ -118,7 +120,7 @@ def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
     steps, shape = case["steps"], case["shape"]
     kw = {} if case["alpha"] is None else {"alpha": case["alpha"]}
     rule = NeuronRule(v_reset=case["v_reset"], detach_reset=case["detach"], strict=case["strict"],
-                      surrogate=surrogates.get(case["surrogate"], **kw))
+                      surrogate=surrogates.get(case["surrogate"], **kw), fire_ratio=case["fire_ratio"])
     rand = lambda *s: torch.randn(*s, generator=gen, dtype=torch.float64).to(dtype)  # noqa: E731
     x = rand(steps, *shape) * 0.9 + 0.45
     v_init = rand(*shape) * 0.6 if case["v_init"] else None

@@ -16,6 +16,7 @@ import os
 
 os.environ["TRITON_INTERPRET"] = "1"  # before anything imports triton's jit machinery
 
+import dataclasses  # noqa: E402
 import random  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -142,6 +143,19 @@ def test_triton_matches_torch(c):
     assert near == 0, f"{near} elements with |H - V_th| < 1e-6 in the random data; change the seed"
 
 
+@pytest.mark.parametrize("c", CASES[::6], ids=_case_id)
+def test_triton_fire_ratio_matches_torch(c):
+    """DSR's alpha (fire at r·V_th, reset by V_th): spikes, potentials and gradients equal the reference's."""
+    x, v0, params, rule, w_s, w_v = _inputs(c)
+    rule = dataclasses.replace(rule, fire_ratio=0.5)
+    s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, rule, w_s, w_v)
+    s, v, g = _run("triton", c, x, v0, params, rule, w_s, w_v)
+    assert torch.equal(s, s_ref) and 0 < s_ref.mean() < 1
+    if c["return_v"]:
+        assert torch.equal(v, v_ref)
+    _assert_grads_close(g, g_ref)
+
+
 @pytest.mark.parametrize("hard", [True, False])
 @pytest.mark.parametrize("strict", [False, True])
 def test_exact_ties_like_torch(strict, hard):
@@ -221,7 +235,7 @@ def test_opcheck_custom_op():
     op = KERNELS.get("triton").op()
     x = torch.randn(3, 20)
     args = (x, torch.rand(20), torch.tensor(0.7, requires_grad=True), torch.tensor(1.0, requires_grad=True),
-            torch.tensor(1.0), 0.0, True, False, False, 0, 2.0, True)
+            torch.tensor(1.0), 0.0, True, False, False, 0, 2.0, True, 0.5)
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 

@@ -37,8 +37,8 @@ class NeuronRule:
         detach_reset: treat S as a constant inside the reset.
         strict: fire only on H > V_th (TET, tdBN, Yao); default fires on H >= V_th.
         surrogate: a :class:`~spikeforge.neuron.surrogate.Surrogate` or any ``fn(x) -> spikes``.
-        fire_ratio: r, the neuron fires at r·V_th but resets by V_th (DSR's α; default 1). Only the
-            ``torch`` kernel runs r != 1 so far; the fused kernels report it as unavailable.
+        fire_ratio: r, the neuron fires at r·V_th but resets by V_th (DSR's α; default 1); every kernel
+            runs it (σ' taken at H − r·V_th).
     """
 
     v_reset: Optional[float]

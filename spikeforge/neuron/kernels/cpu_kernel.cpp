@@ -133,21 +133,21 @@ struct ForwardArgs {
   T* h;         // [T, N] potential after charge
   T* vseq;      // [T, N] potential after reset (RETURN_V only)
   int64_t steps, n;
-  T lam, gain, vth, c, vreset;
+  T lam, gain, vth, fth, c, vreset;  // fth = fire_ratio * vth: the firing threshold (reset is by vth)
 };
 
 // One time step of one block: charge, fire, reset.
 template <typename T, bool HARD, bool STRICT, bool RETURN_V>
 SPIKEFORGE_INLINE void forward_row(const T* __restrict__ xt, T* __restrict__ v, T* __restrict__ st,
-                                   T* __restrict__ ht, T* __restrict__ vt, int64_t nb, T lam, T gain, T vth, T c,
-                                   T vreset) {
+                                   T* __restrict__ ht, T* __restrict__ vt, int64_t nb, T lam, T gain, T vth, T fth,
+                                   T c, T vreset) {
 #pragma omp simd
   for (int64_t i = 0; i < nb; ++i) {
     const T a = lam * v[i];
     const T b = gain * xt[i];
     T hh = a + b;
     hh = hh + c;
-    const T d = hh - vth;
+    const T d = hh - fth;
     const bool spike = STRICT ? (d > T(0)) : (d >= T(0));
     const T vn = HARD ? (spike ? vreset : hh) : hh - (spike ? vth : T(0));
     ht[i] = hh;
@@ -167,8 +167,8 @@ SPIKEFORGE_INLINE void forward_range(const ForwardArgs<T>& a, int64_t begin, int
     for (int64_t t = 0; t < a.steps; ++t) {
       const int64_t off = t * a.n + b0;
       forward_row<T, HARD, STRICT, RETURN_V>(a.x + off, v, a.s + off, a.h + off,
-                                             RETURN_V ? a.vseq + off : nullptr, nb, a.lam, a.gain, a.vth, a.c,
-                                             a.vreset);
+                                             RETURN_V ? a.vseq + off : nullptr, nb, a.lam, a.gain, a.vth, a.fth,
+                                             a.c, a.vreset);
     }
   }
 }
@@ -267,7 +267,7 @@ struct BackwardArgs {
   T* ggain;     // [N]
   T* gvth;      // [N]
   int64_t steps, n;
-  T lam, gain, vth, vrest, vreset;
+  T lam, gain, vth, fth, ratio, vrest, vreset;  // fth = ratio * vth fires; the reset is by vth
   SurrogateConsts<T> k;
   bool strict;
 };
@@ -283,13 +283,13 @@ SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restric
                                     const T* __restrict__ prev, const T* __restrict__ gvp, T* __restrict__ gxt,
                                     T* __restrict__ delta, T* __restrict__ acc_l, T* __restrict__ acc_k,
                                     T* __restrict__ acc_th, int64_t nb, const BackwardArgs<T>& a) {
-  const T lam = a.lam, gain = a.gain, vth = a.vth, vrest = a.vrest, vreset = a.vreset;
+  const T lam = a.lam, gain = a.gain, vth = a.vth, fth = a.fth, ratio = a.ratio, vrest = a.vrest, vreset = a.vreset;
   const SurrogateConsts<T> k = a.k;
   const bool at_zero = !a.strict;  // does H == V_th fire? (a run-time flag: fewer instantiations)
 #pragma omp simd
   for (int64_t i = 0; i < nb; ++i) {
     const T hh = ht[i];
-    const T d = hh - vth;
+    const T d = hh - fth;
     const bool spike = (d > T(0)) | (at_zero & (d == T(0)));
     const T sg = surrogate_grad<T, SG>(d, k);
     T dvdh, dvdth;
@@ -299,7 +299,7 @@ SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restric
       if (!DETACH) {
         const T jump = (vreset - hh) * sg;
         dvdh = dvdh + jump;
-        dvdth = -jump;
+        dvdth = -(ratio * jump);
       }
     } else {
       dvdh = T(1);
@@ -307,7 +307,7 @@ SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restric
       if (!DETACH) {
         const T vs = vth * sg;
         dvdh = dvdh - vs;
-        dvdth = dvdth + vs;
+        dvdth = dvdth + ratio * vs;
       }
     }
     const T gss = gst[i] * sg;
@@ -317,7 +317,7 @@ SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restric
     T vprev;
     if (FROM_H) {
       const T hq = prev[i];
-      const T dq = hq - vth;
+      const T dq = hq - fth;
       const bool sq = (dq > T(0)) | (at_zero & (dq == T(0)));
       vprev = HARD ? (sq ? vreset : hq) : hq - (sq ? vth : T(0));
     } else {
@@ -325,7 +325,7 @@ SPIKEFORGE_INLINE void backward_row(const T* __restrict__ ht, const T* __restric
     }
     acc_l[i] += gh * (vprev - vrest);
     if (HAS_X) acc_k[i] += gh * xt[i];
-    acc_th[i] += dl * dvdth - gss;
+    acc_th[i] += dl * dvdth - ratio * gss;
     T dn = lam * gh;
     if (ADD_GV) dn = dn + gvp[i];
     delta[i] = dn;
@@ -440,7 +440,7 @@ inline void check_scalar(const at::Tensor& t, const char* what, const at::Tensor
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const at::Tensor& v0,
                                                            const at::Tensor& decay, const at::Tensor& gain,
                                                            const at::Tensor& vth, double v_rest, bool hard,
-                                                           bool strict, bool return_v) {
+                                                           bool strict, bool return_v, double fire_ratio) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(x.dim() == 2, "spikeforge cpu kernel: x must be [T, N], got ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
@@ -469,6 +469,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
     a.lam = decay.item<scalar_t>();
     a.gain = gain.item<scalar_t>();
     a.vth = vth.item<scalar_t>();
+    a.fth = scalar_t(fire_ratio) * a.vth;  // as the reference: fire_ratio * v_threshold in the tensor's dtype
     a.c = (scalar_t(1) - a.lam) * scalar_t(v_rest);  // as the reference: (1 - decay) * v_rest
     a.vreset = scalar_t(v_rest);
     pybind11::gil_scoped_release no_gil;
@@ -480,7 +481,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const at::Tensor& grad_s, const at::Tensor& grad_v, const at::Tensor& h, const at::Tensor& x,
     const at::Tensor& v0, const at::Tensor& decay, const at::Tensor& gain, const at::Tensor& vth, double v_rest,
-    bool hard, bool detach, bool strict, int64_t sg_id, double sg_alpha) {
+    bool hard, bool detach, bool strict, int64_t sg_id, double sg_alpha, double fire_ratio) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(h.dim() == 2, "spikeforge cpu kernel: h must be [T, N], got ", h.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble,
@@ -532,6 +533,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     a.lam = decay.item<scalar_t>();
     a.gain = gain.item<scalar_t>();
     a.vth = vth.item<scalar_t>();
+    a.ratio = scalar_t(fire_ratio);
+    a.fth = a.ratio * a.vth;
     a.vrest = scalar_t(v_rest);
     a.vreset = scalar_t(v_rest);  // hard reset: v_reset is v_rest
     a.k = surrogate_consts<scalar_t>(int(sg_id), sg_alpha);

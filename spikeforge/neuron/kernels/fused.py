@@ -2,13 +2,14 @@
 
 A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is ``[T, N]``):
 
-``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v) -> (spikes, h, v_seq)``
+``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
     v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
-``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha)
+``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio)
 -> (grad_x [T, N], grad_v0 [N], grad_decay [N], grad_gain [N], grad_vth [N])``
     grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient (its
-    partial is then zeros). The three per-neuron partials are summed over N here.
+    partial is then zeros). The three per-neuron partials are summed over N here. ``fire_ratio`` r: the
+    neuron fires at r·V_th (σ' taken at H − r·V_th, ∂S/∂V_th = −r·σ') and resets by V_th (DSR's α).
 
 :func:`define_fused_ops` registers both as ``torch.library`` custom ops (``spikeforge::<name>_fwd`` /
 ``_bwd``) with fake impls and autograd, so a fused neuron works under ``torch.compile``, ``torch.amp``
@@ -38,11 +39,12 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     def fwd(
         x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, vth: Tensor,
         v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float, return_v: bool,
+        fire_ratio: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v)
+        return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio)
 
     @fwd.register_fake
-    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v):
+    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v, fire_ratio):
         v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
         return torch.empty_like(x), torch.empty_like(x), v_seq
 
@@ -50,20 +52,22 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     def bwd(
         grad_s: Tensor, grad_v: Tensor, h: Tensor, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor,
         vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float,
+        fire_ratio: float,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha)
+        return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha,
+                        fire_ratio)
 
     @bwd.register_fake
-    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha):
+    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio):
         n = h.shape[1]
         return torch.empty_like(h), h.new_empty(n), h.new_empty(n), h.new_empty(n), h.new_empty(n)
 
     def setup_context(ctx, inputs, output):
-        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v = inputs
+        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v, fire_ratio = inputs
         _, h, _ = output
         keep_x = x if gain.requires_grad else x.new_empty(0)
         ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
-        ctx.static = (v_rest, hard, detach, strict, sg_id, sg_alpha)
+        ctx.static = (v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio)
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)  # unused outputs (h, an unread v_seq) arrive as None, not [T, N] zeros
 
@@ -73,7 +77,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
         grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
         gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static)
         return (gx, gv0, gdecay.sum().reshape(decay.shape), ggain.sum().reshape(gain.shape),
-                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None)
+                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None, None)
 
     fwd.register_autograd(backward_fn, setup_context=setup_context)
     return fwd
@@ -96,8 +100,6 @@ class FusedKernel(Kernel):
             return f"kernel {self.name!r} runs on {self.device_type} tensors, got {x.device.type}"
         if not isinstance(rule.surrogate, Surrogate):
             return f"kernel {self.name!r} needs a registered surrogate, got the callable {rule.surrogate!r}"
-        if rule.fire_ratio != 1.0:
-            return f"kernel {self.name!r} does not implement fire_ratio != 1 (DSR's alpha) yet"
         return None
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
@@ -111,6 +113,6 @@ class FusedKernel(Kernel):
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
         sg = rule.surrogate
         s, _, v = self.op()(x2, v0, *params, rule.v_rest, rule.hard, rule.detach_reset, rule.strict,
-                            sg.kernel_id, sg.alpha, return_v)
+                            sg.kernel_id, sg.alpha, return_v, float(rule.fire_ratio))
         s = s.reshape(shape).to(dtype)
         return s, (v.reshape(shape).to(dtype) if return_v else None)

@@ -75,7 +75,7 @@ def _import_triton() -> str | None:
 
 
 def _lif_fwd_kernel(
-    x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr,
+    x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
     s_ptr, h_ptr, v_ptr,
     T, N, v_rest,
     HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, BLOCK: tl.constexpr,
@@ -85,13 +85,14 @@ def _lif_fwd_kernel(
     lam = tl.load(decay_ptr)
     gain = tl.load(gain_ptr)
     vth = tl.load(vth_ptr)
+    fth = tl.load(fth_ptr)  # fire_ratio·V_th: the firing threshold; the reset is by V_th
     c = (1 - lam) * v_rest
     v = tl.load(v0_ptr + col, mask=mask, other=0.0)
     for t in range(T):
         idx = tl.cast(t, tl.int64) * N + col
         x = tl.load(x_ptr + idx, mask=mask, other=0.0)
         h = lam * v + gain * x + c
-        d = h - vth
+        d = h - fth
         if STRICT:
             spike = d > 0
         else:
@@ -108,9 +109,9 @@ def _lif_fwd_kernel(
 
 
 def _lif_bwd_kernel(
-    gs_ptr, gv_ptr, h_ptr, x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr,
+    gs_ptr, gv_ptr, h_ptr, x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
     gx_ptr, gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr,
-    T, N, v_rest, sg_a, sg_b,
+    T, N, v_rest, sg_a, sg_b, ratio,
     HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
     HAS_GV: tl.constexpr, HAS_X: tl.constexpr, BLOCK: tl.constexpr,
 ):
@@ -119,6 +120,7 @@ def _lif_bwd_kernel(
     lam = tl.load(decay_ptr)
     gain = tl.load(gain_ptr)
     vth = tl.load(vth_ptr)
+    fth = tl.load(fth_ptr)
     v0 = tl.load(v0_ptr + col, mask=mask, other=0.0)
     delta = tl.full([BLOCK], 0.0, tl.float32)  # ∂L/∂V[t], carried backwards as λ·∂L/∂H[t+1]
     acc_decay = tl.full([BLOCK], 0.0, tl.float32)
@@ -131,7 +133,7 @@ def _lif_bwd_kernel(
         # V[t-1]: recomputed from H[t-1] (which is H of the next iteration), or v_init at t = 0.
         has_prev = t > 0
         h_prev = tl.load(h_ptr + (row - N) + col, mask=mask & has_prev, other=0.0)
-        d_prev = h_prev - vth
+        d_prev = h_prev - fth
         if STRICT:
             spike_prev = d_prev > 0
         else:
@@ -142,7 +144,7 @@ def _lif_bwd_kernel(
             v_prev = h_prev - spike_prev.to(tl.float32) * vth
         v_prev = tl.where(has_prev, v_prev, v0)
 
-        d = h - vth
+        d = h - fth
         if STRICT:
             s = (d > 0).to(tl.float32)
         else:
@@ -169,19 +171,19 @@ def _lif_bwd_kernel(
         if HARD:
             if DETACH:
                 gh = gsg + delta * (1 - s)
-                gvth = -gsg
+                gvth = -(ratio * gsg)
             else:
                 r = (v_rest - h) * sg  # (v_reset − H)·σ'
                 gh = gsg + delta * ((1 - s) + r)
-                gvth = -gsg - delta * r
+                gvth = -(ratio * gsg) - delta * (ratio * r)
         else:
             if DETACH:
                 gh = gsg + delta
-                gvth = -gsg - delta * s
+                gvth = -(ratio * gsg) - delta * s
             else:
                 q = vth * sg
                 gh = gsg + delta * (1 - q)
-                gvth = -gsg + delta * (q - s)
+                gvth = -(ratio * gsg) + delta * (ratio * q - s)
         tl.store(gx_ptr + row + col, gain * gh, mask=mask)
         acc_vth += gvth
         acc_decay += gh * (v_prev - v_rest)
@@ -258,7 +260,13 @@ def _check(x: Tensor) -> bool:
     return interpret
 
 
-def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v):
+def _fire_threshold(vth: Tensor, ratio: float, like: Tensor) -> Tensor:
+    """r·V_th computed as the reference kernel does (a float32 product), so spikes agree bit for bit."""
+    v = _scalar(vth, like)
+    return v if ratio == 1.0 else ratio * v
+
+
+def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio=1.0):
     interpret = _check(x)
     T, N = x.shape
     s, h = torch.empty_like(x), torch.empty_like(x)
@@ -267,7 +275,8 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v):
         return s, h, v
     fwd, _ = _kernels(interpret)
     _launch(fwd, N, x, interpret,
-            x, v0, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), s, h, v if return_v else s,
+            x, v0, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
+            s, h, v if return_v else s,
             T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v))
     return s, h, v
 
@@ -287,7 +296,8 @@ def _surrogate_constants(sg_id: int, alpha: float) -> tuple[float, float]:
     raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {_SURROGATE_IDS}")
 
 
-def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha):
+def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha,
+              fire_ratio=1.0):
     interpret = _check(h)
     T, N = h.shape
     sg_a, sg_b = _surrogate_constants(int(sg_id), float(sg_alpha))
@@ -299,9 +309,9 @@ def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, 
     _, bwd = _kernels(interpret)
     _launch(bwd, N, h, interpret,
             grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0,
-            _scalar(decay, h), _scalar(gain, h), _scalar(vth, h),
+            _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
             gx, gv0, gdecay, ggain, gvth,
-            T, N, float(v_rest), sg_a, sg_b,
+            T, N, float(v_rest), sg_a, sg_b, float(fire_ratio),
             HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
             HAS_GV=has_gv, HAS_X=has_x)
     return gx, gv0, gdecay, ggain, gvth
@@ -337,8 +347,6 @@ class TritonKernel(FusedKernel):
             return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
         if not isinstance(rule.surrogate, Surrogate):
             return f"kernel 'triton' needs a registered surrogate, got the callable {rule.surrogate!r}"
-        if rule.fire_ratio != 1.0:
-            return "kernel 'triton' does not implement fire_ratio != 1 (DSR's alpha) yet"
         if rule.surrogate.kernel_id not in _SURROGATE_IDS:
             return (f"kernel 'triton' has no derivative for surrogate {rule.surrogate!r} "
                     f"(kernel_id {rule.surrogate.kernel_id}); known: {', '.join(_SURROGATE_IDS.values())}")
