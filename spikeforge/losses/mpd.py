@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from spikeforge.losses import LOSSES, logits_of
 from spikeforge.models.output import ModelOutput
+from spikeforge.neuron.membrane import channel_stats
 
 __all__ = ["membrane_stats", "ding2019_terms", "MPDDing2019"]
 
@@ -28,11 +29,11 @@ EPS = 1e-10
 
 
 def membrane_stats(u_shifted: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel μ and biased σ² of ũ ``[T, B, C, ...]`` over every axis but C: ``([C], [C])``."""
+    """Per-channel μ and biased σ² of ũ ``[T, B, C, ...]`` over every axis but C: ``([C], [C])``
+    (:func:`spikeforge.neuron.membrane.channel_stats`, what the neurons record)."""
     if u_shifted.dim() < 3:
         raise ValueError(f"membrane_stats: expected ũ [T, B, C, ...], got {tuple(u_shifted.shape)}")
-    dims = [0, 1] + list(range(3, u_shifted.dim()))
-    return u_shifted.mean(dims), u_shifted.var(dims, unbiased=False)
+    return channel_stats(u_shifted)
 
 
 def ding2019_terms(mu: Tensor, var: Tensor) -> tuple[Tensor, Tensor]:

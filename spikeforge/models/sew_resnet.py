@@ -35,13 +35,28 @@ from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 
 __all__ = ["ConvBN", "SEWBlock", "SpikingResBlock", "PlainBlock", "ResNetSNN", "make_neuron_factory",
-           "IF_NEURON", "FAMILIES"]
+           "IF_NEURON", "FAMILIES", "family_connect", "residual_branch"]
 
 IF_NEURON: dict[str, Any] = {"kind": "if", "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": True,
                              "surrogate": {"name": "atan", "alpha": 2.0}}
 """SPEC §7.1 ImageNet neuron: IF, V_th = 1, V_reset = 0, detached reset, ATan α = 2."""
 
 FAMILIES = ("sew", "spiking", "plain")
+
+
+def family_connect(name: str, family: str, connect: str | None, zero_init_residual: bool) -> str | None:
+    """Check a block family's options; the connect function it uses ("add" by default for SEW, None otherwise)."""
+    if family not in FAMILIES:
+        raise ValueError(f"{name}: family must be one of {', '.join(FAMILIES)}, got {family!r}")
+    if family == "sew":
+        connect = "add" if connect is None else connect
+        if connect not in CONNECTS:
+            raise ValueError(f"{name}: connect must be one of {', '.join(CONNECTS)}, got {connect!r}")
+    elif connect is not None:
+        raise ValueError(f"{name}: connect={connect!r} is a SEW option; {family} blocks have no connect function")
+    if family == "plain" and zero_init_residual:
+        raise ValueError(f"{name}: zero_init_residual needs a shortcut; a plain block with γ = 0 outputs no spikes")
+    return connect
 _FAMILY_NAMES = {"sew": "sew_resnet", "spiking": "spiking_resnet", "plain": "plain_net"}
 SNFactory = Callable[[], nn.Module]
 
@@ -88,7 +103,7 @@ class ConvBN(nn.Module):
         return x if self.sn is None else self.sn(x)
 
 
-def _branch(bottleneck: bool, inplanes: int, planes: int, stride: int, sn: SNFactory, last_sn: bool) -> nn.Sequential:
+def residual_branch(bottleneck: bool, inplanes: int, planes: int, stride: int, sn: SNFactory, last_sn: bool) -> nn.Sequential:
     """The ResNet residual branch: basic (3x3, 3x3) or bottleneck (1x1, 3x3 with stride, 1x1 to 4·planes)."""
     last = sn() if last_sn else None
     if bottleneck:
@@ -197,14 +212,7 @@ class ResNetSNN(SpikingModel):
         name = name or _FAMILY_NAMES[family]
         if block not in ("basic", "bottleneck"):
             raise ValueError(f"{name}: block must be 'basic' or 'bottleneck', got {block!r}")
-        if family == "sew":
-            connect = "add" if connect is None else connect
-            if connect not in CONNECTS:
-                raise ValueError(f"{name}: connect must be one of {', '.join(CONNECTS)}, got {connect!r}")
-        elif connect is not None:
-            raise ValueError(f"{name}: connect={connect!r} is a SEW option; {family} blocks have no connect function")
-        if family == "plain" and zero_init_residual:
-            raise ValueError(f"{name}: zero_init_residual needs a shortcut; a plain block with γ = 0 outputs no spikes")
+        connect = family_connect(name, family, connect, zero_init_residual)
         if len(widths) != 4 or len(layers) != 4 or any(int(n) < 1 for n in layers):
             raise ValueError(f"{name}: layers and widths must give 4 stages (>= 1 block each), got layers={tuple(layers)}, "
                              f"widths={tuple(widths)}")
@@ -234,12 +242,12 @@ class ResNetSNN(SpikingModel):
             bottleneck = expansion == 4
             if self.family == "sew":
                 down = ConvBN(self.inplanes, planes * expansion, 1, s, self._sn()) if changes else None
-                blk = SEWBlock(_branch(bottleneck, self.inplanes, planes, s, self._sn, True), down, self.connect)
+                blk = SEWBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, True), down, self.connect)
             elif self.family == "spiking":
                 down = ConvBN(self.inplanes, planes * expansion, 1, s, None) if changes else None
-                blk = SpikingResBlock(_branch(bottleneck, self.inplanes, planes, s, self._sn, False), down, self._sn())
+                blk = SpikingResBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, False), down, self._sn())
             else:
-                blk = PlainBlock(_branch(bottleneck, self.inplanes, planes, s, self._sn, True))
+                blk = PlainBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, True))
             out.append(blk)
             self.inplanes = planes * expansion
         return nn.Sequential(*out)

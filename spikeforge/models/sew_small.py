@@ -25,7 +25,6 @@ from typing import Any
 from torch import Tensor, nn
 
 from spikeforge.layers import BatchNormTB, TimeDistributed
-from spikeforge.layers.sew import CONNECTS
 from spikeforge.methods import Method
 from spikeforge.methods.dual import Dual
 from spikeforge.models._common import PLIF_NEURON, merge_arch
@@ -37,8 +36,9 @@ from spikeforge.models.sew_resnet import (
     PlainBlock,
     SEWBlock,
     SpikingResBlock,
-    _branch,
+    family_connect,
     make_neuron_factory,
+    residual_branch,
 )
 
 __all__ = ["BLOCKS", "PLIF_NEURON", "SEWSmallNet"]
@@ -49,17 +49,17 @@ SNFactory = Callable[[], nn.Module]
 # ---------------------------------------------------------------------------------------------- blocks
 def sew_block(channels: int, sn: SNFactory, connect: str | None) -> SEWBlock:
     """SEW Block(c): A = SN(BN(conv3x3(SN(BN(conv3x3(S)))))), O = g(A, S). ``[T, B, c, H, W]`` → same."""
-    return SEWBlock(_branch(False, channels, channels, 1, sn, True), None, connect)
+    return SEWBlock(residual_branch(False, channels, channels, 1, sn, True), None, connect)
 
 
 def spiking_block(channels: int, sn: SNFactory, connect: str | None) -> SpikingResBlock:
     """Spiking ResNet block(c): SN(BN(conv3x3(SN(BN(conv3x3(S))))) + S). ``[T, B, c, H, W]`` → same."""
-    return SpikingResBlock(_branch(False, channels, channels, 1, sn, False), None, sn())
+    return SpikingResBlock(residual_branch(False, channels, channels, 1, sn, False), None, sn())
 
 
 def plain_block(channels: int, sn: SNFactory, connect: str | None) -> PlainBlock:
     """Plain block(c): SN(BN(conv3x3(SN(BN(conv3x3(S)))))), no shortcut. ``[T, B, c, H, W]`` → same."""
-    return PlainBlock(_branch(False, channels, channels, 1, sn, True))
+    return PlainBlock(residual_branch(False, channels, channels, 1, sn, True))
 
 
 #: family -> builder of one block from (channels, SN factory, connect); keys are ``sew_resnet.FAMILIES``
@@ -100,17 +100,7 @@ class SEWSmallNet(SpikingModel):
                  num_classes: int, T: int, family: str = "sew", connect: str | None = None,
                  neuron: Mapping[str, Any] | None = None, dsr_neuron: Mapping[str, Any] | None = None,
                  up_kernel: int = 3, zero_init_residual: bool = False, method: Method | str = "bptt") -> None:
-        if family not in BLOCKS:
-            raise ValueError(f"{name}: family must be one of {', '.join(BLOCKS)}, got {family!r}")
-        if family == "sew":
-            connect = "add" if connect is None else connect
-            if connect not in CONNECTS:
-                raise ValueError(f"{name}: connect must be one of {', '.join(CONNECTS)}, got {connect!r}")
-        elif connect is not None:
-            raise ValueError(f"{name}: connect={connect!r} is a SEW option; {family} blocks have no connect function")
-        if family == "plain" and zero_init_residual:
-            raise ValueError(f"{name}: zero_init_residual needs a shortcut; "
-                             "a plain block with γ = 0 outputs no spikes")
+        connect = family_connect(name, family, connect, zero_init_residual)
         if up_kernel not in (1, 3):
             raise ValueError(f"{name}: up_kernel must be 3 (paper) or 1 (official code), got {up_kernel!r}")
         pools = sum(groups for _, _, groups in stages)

@@ -30,13 +30,17 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from spikeforge.tools.monitor import Monitor, spiking_layers
+from spikeforge.train.loop import time_first
 
-__all__ = ["analyze", "batch_time_first"]
+__all__ = ["analyze", "batch_time_first", "pyplot", "raster", "save_figure"]
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
+def pyplot() -> Any:
+    """matplotlib's pyplot on the headless Agg backend (a clear error if matplotlib is missing)."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("figures need matplotlib (a dependency of spikeforge): pip install 'matplotlib>=3.11,<4'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -45,8 +49,7 @@ def _pyplot() -> Any:
 
 def batch_time_first(model: nn.Module, x: Tensor) -> Tensor:
     """A loader batch as the model takes it: ``[B, T, ...]`` sequences become ``[T, B, ...]``; static ``[B, ...]`` pass."""
-    dims = len(getattr(model, "input_shape", x.shape[1:]))
-    return x.transpose(0, 1) if x.dim() == dims + 2 else x
+    return time_first(x, len(getattr(model, "input_shape", x.shape[1:])))
 
 
 def _grid(values: Tensor) -> Tensor:
@@ -57,7 +60,7 @@ def _grid(values: Tensor) -> Tensor:
     return torch.cat([values.flatten(), values.new_zeros(h * w - n)]).reshape(h, w)
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def save_figure(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -75,7 +78,7 @@ def _bars(plt: Any, labels: list[str], series: dict[str, list[float]], ylabel: s
     if len(series) > 1:
         ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def _channel_maps(plt: Any, rate_map: Tensor, layer: str, sample: int, path: Path, max_channels: int = 16) -> Path:
@@ -116,10 +119,11 @@ def _input_vs_spikes(plt: Any, x: Tensor, spikes: Tensor, layer: str, sample: in
     axes[0, 0].set_ylabel("input")
     axes[1, 0].set_ylabel(f"{layer}\nspikes")
     fig.suptitle(f"input vs first-layer spikes per time step, sample {sample}", fontsize="medium")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _raster(plt: Any, trains: dict[str, Tensor], sample: int, path: Path) -> Path:
+def raster(plt: Any, trains: dict[str, Tensor], xlabel: str, path: Path) -> Path:
+    """One row per layer: the spikes of sample 0 of each ``[T, B, N]`` train, time step × neuron."""
     from matplotlib.ticker import MaxNLocator
 
     fig, axes = plt.subplots(len(trains), 1, figsize=(6, 1.6 * len(trains) + 0.6), squeeze=False)
@@ -128,8 +132,8 @@ def _raster(plt: Any, trains: dict[str, Tensor], sample: int, path: Path) -> Pat
         ax.scatter(t.numpy(), n.numpy(), marker="|", s=30, color="k")
         ax.set(ylabel=f"{name}\nneuron", xlim=(-0.5, s.shape[0] - 0.5), ylim=(-0.5, s.shape[2] - 0.5))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[-1, 0].set_xlabel(f"time step (sample {sample})")
-    return _save(plt, fig, path)
+    axes[-1, 0].set_xlabel(xlabel)
+    return save_figure(plt, fig, path)
 
 
 def _sample_figures(plt: Any, model: nn.Module, dataset: Dataset, sample: int, out: Path, neurons: int) -> list[Path]:
@@ -149,7 +153,7 @@ def _sample_figures(plt: Any, model: nn.Module, dataset: Dataset, sample: int, o
     seq = x if x.dim() == len(getattr(model, "input_shape", x.shape[1:])) + 2 else x.unsqueeze(0)
     return [_channel_maps(plt, mon.rate_maps()[first].float(), first, sample, out / f"channel_maps_s{sample}.png"),
             _input_vs_spikes(plt, seq[:, 0], first_train, first, sample, out / f"input_vs_spikes_s{sample}.png"),
-            _raster(plt, trains, sample, out / f"raster_s{sample}.png")]
+            raster(plt, trains, f"time step (sample {sample})", out / f"raster_s{sample}.png")]
 
 
 def analyze(model: nn.Module, dataset: Dataset, out_dir: str | Path, samples: tuple[int, ...] = (0,),
@@ -174,7 +178,7 @@ def analyze(model: nn.Module, dataset: Dataset, out_dir: str | Path, samples: tu
         raise ValueError(f"analyze: {type(model).__name__} has no spiking layers")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plt = _pyplot()
+    plt = pyplot()
     model.eval()
     subset = dataset if max_samples is None else Subset(dataset, range(min(len(dataset), int(max_samples))))
     correct = total = 0

@@ -12,20 +12,10 @@ from typing import Any
 
 import torch
 
+from spikeforge.tools.analyze import batch_time_first, pyplot, raster, save_figure
 from spikeforge.train.records import METRICS_CSV, RATES_CSV, read_csv
 
 __all__ = ["plot_run"]
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ValueError("spikeforge plot needs matplotlib (a dependency of spikeforge): pip install 'matplotlib>=3.11,<4'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _curves(plt: Any, rows: list[dict[str, Any]], metric: str, ylabel: str, path: Path) -> Path:
@@ -37,10 +27,7 @@ def _curves(plt: Any, rows: list[dict[str, Any]], metric: str, ylabel: str, path
     ax.set(xlabel="epoch", ylabel=ylabel)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def _rates(plt: Any, rows: list[dict[str, Any]], path: Path) -> Path:
@@ -50,17 +37,13 @@ def _rates(plt: Any, rows: list[dict[str, Any]], path: Path) -> Path:
     ax.set(xlabel="epoch", ylabel="firing rate (spikes / neuron / step)")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(plt, fig, path)
 
 
 def _raster(plt: Any, run_dir: Path, path: Path, sample: int, neurons: int) -> Path | None:
     from spikeforge.tools.monitor import Monitor, spiking_layers
     from spikeforge.train.builders import build_datasets, build_model
     from spikeforge.train.checkpoint import load_checkpoint
-    from spikeforge.train.loop import time_first
 
     ckpt_path = next((run_dir / n for n in ("best.pt", "last.pt") if (run_dir / n).is_file()), None)
     if ckpt_path is None:
@@ -72,25 +55,11 @@ def _raster(plt: Any, run_dir: Path, path: Path, sample: int, neurons: int) -> P
     test = build_datasets(ckpt["config"])["test"]
     if not 0 <= sample < len(test):
         raise ValueError(f"--sample {sample} is outside the test set (0..{len(test) - 1})")
-    from matplotlib.ticker import MaxNLocator
-
-    x = test[sample][0].unsqueeze(0)
-    x = time_first(x, len(getattr(model, "input_shape", x.shape[1:])))
+    x = batch_time_first(model, test[sample][0].unsqueeze(0))
     chosen = {name: slice(0, neurons) for name in spiking_layers(model)}
     with torch.no_grad(), Monitor(model, spike_trains=chosen) as mon:
         model(x)
-    trains = mon.spike_trains()
-    fig, axes = plt.subplots(len(trains), 1, figsize=(6, 1.8 * len(trains) + 0.6), squeeze=False)
-    for ax, (name, s) in zip(axes[:, 0], trains.items()):
-        t, n = torch.nonzero(s[:, 0, :], as_tuple=True)
-        ax.scatter(t.numpy(), n.numpy(), marker="|", s=40, color="k")
-        ax.set(ylabel=f"{name}\nneuron", xlim=(-0.5, s.shape[0] - 0.5), ylim=(-0.5, s.shape[2] - 0.5))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[-1, 0].set_xlabel(f"time step (test sample {sample}, {ckpt_path.name})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return raster(plt, mon.spike_trains(), f"time step (test sample {sample}, {ckpt_path.name})", path)
 
 
 def plot_run(run_dir: str | Path, sample: int = 0, neurons: int = 32) -> list[Path]:
@@ -101,7 +70,7 @@ def plot_run(run_dir: str | Path, sample: int = 0, neurons: int = 32) -> list[Pa
     """
     run_dir = Path(run_dir)
     rows = read_csv(run_dir / METRICS_CSV)
-    plt = _pyplot()
+    plt = pyplot()
     written = [_curves(plt, rows, "loss", "loss", run_dir / "loss.png"),
                _curves(plt, rows, "acc", "accuracy", run_dir / "accuracy.png")]
     if (run_dir / RATES_CSV).is_file():
