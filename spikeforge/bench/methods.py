@@ -127,8 +127,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window-mb", dest="window_mb", type=float, default=None,
                    help="ssf/dsr: MiB of float32 per time window of the spiking forward (default: the method's)")
     p.add_argument("--store-mb", dest="store_mb", type=float, default=None,
-                   help="ssf/dsr: MiB of float32 a BN layer may keep instead of recomputing its input per window "
-                        "(default: the method's; 0 = memory flat in T)")
+                   help="ssf/dsr: MiB of float32 of its input a BN layer keeps instead of recomputing it per window "
+                        "(default: the method's, 64; 0 = keep nothing)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb,
                                        a.store_mb), 0)[1])

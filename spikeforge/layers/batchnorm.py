@@ -54,13 +54,58 @@ def _native_batch_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, ru
 
 
 @torch.no_grad()
-def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
+def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tensor, int, Tensor | None]:
     """Per-channel mean and biased variance of ``[T, B, C, *]`` over (T, B, *), window by window; also n,
-    the values per channel."""
+    the values per channel, and the first ``lazy.stored_steps`` steps kept as one tensor (None if none fit)."""
     stats = WindowedStats()
-    for _, _, z in lazy.chunks(dtype):
+    keep = lazy.stored_steps
+    head = torch.empty((keep, *lazy.shape[1:]), dtype=dtype, device=lazy.device) if keep else None
+    for t0, t1, z in lazy.chunks(dtype):
         stats.add(z)
-    return (*stats.result(dtype), stats.count)
+        if t0 < keep:
+            head[t0:min(t1, keep)] = z[:keep - t0]
+    return (*stats.result(dtype), stats.count, head)
+
+
+class _FlowBatchNorm(torch.autograd.Function):
+    """BN on the flow batch ``[B, C, *]`` with the seq's statistics as values (ssf/dsr, training).
+
+    Value ``γ·(f − μ_s)·s + β``, s = 1/√(σ²_s + ε) from ``seq``. Gradient: BN's on the flow batch with μ and
+    σ² standing for ``μ_f + sg(μ_s − μ_f)`` and ``σ²_f + sg(σ²_s − σ²_f)`` (μ_f, σ²_f over (B, *) of f):
+    ``∂L/∂f = γ·s·(g − mean(g) − s²·mean(g·(f − μ_s))·(f − μ_f))``, ``∂L/∂γ = Σ g·(f − μ_s)·s``,
+    ``∂L/∂β = Σ g``. Saves f alone (autograd's composite of the same formula kept two ``[B, C, *]`` tensors).
+    """
+
+    @staticmethod
+    def forward(ctx, flow: Tensor, mean_s: Tensor, invstd_s: Tensor, weight: Tensor | None,
+                bias: Tensor | None) -> Tensor:
+        dims = [0] + list(range(2, flow.dim()))
+        shape = [1, -1] + [1] * (flow.dim() - 2)
+        scale = invstd_s if weight is None else invstd_s * weight
+        out = (flow - mean_s.view(shape)) * scale.view(shape)
+        if bias is not None:
+            out = out + bias.view(shape)
+        ctx.save_for_backward(flow, mean_s, invstd_s, flow.mean(dims), weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        flow, mean_s, invstd_s, mean_f, weight = ctx.saved_tensors
+        dims = [0] + list(range(2, flow.dim()))
+        shape = [1, -1] + [1] * (flow.dim() - 2)
+        n = flow.numel() // flow.shape[1]
+        g_sum = g.sum(dims)
+        g_centred = (g * (flow - mean_s.view(shape))).sum(dims)  # Σ g·(f − μ_s)
+        grad_flow = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            scale = invstd_s if weight is None else invstd_s * weight
+            k = invstd_s.square() * g_centred / n
+            grad_flow = (g - (g_sum / n).view(shape) - k.view(shape) * (flow - mean_f.view(shape))) * scale.view(shape)
+        if weight is not None and ctx.needs_input_grad[3]:
+            grad_weight = g_centred * invstd_s
+        if ctx.needs_input_grad[4]:
+            grad_bias = g_sum
+        return grad_flow, None, None, grad_weight, grad_bias
 
 
 class BatchNormTB(_BatchNorm):
@@ -181,11 +226,13 @@ class BatchNormTB(_BatchNorm):
     def _forward_dual(self, x: Dual) -> Dual:
         """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``.
 
-        A ``seq`` that fits one window of time or the method's store budget
-        (:class:`~spikeforge.methods.lazy.LazySeq`) is computed once and normalised in one fused call (in place
-        when it is this layer's own); a longer one in two passes over windows (statistics, merged per window in
-        float64; then the normalisation, applied lazily as the next layer pulls its windows, the conv
-        recomputed), so no ``[T, ...]`` float tensor is made."""
+        A ``seq`` that fits one window of time (:class:`~spikeforge.methods.lazy.LazySeq`) is computed once and
+        normalised in one fused call (in place when it is this layer's own); a longer one in two passes over
+        windows: statistics (float64 sums), keeping the leading steps that fit the method's ``store_mb``; then
+        the normalisation, applied lazily as the next layer pulls its windows, the kept steps read back and the
+        rest recomputed (the conv before it run again). So the float ``[T, ...]`` memory a layer holds is
+        bounded by the budget, not by T. The flow goes through :class:`_FlowBatchNorm`, which keeps only its
+        input for backward."""
         flow, lazy = x.flow, x.lazy
         self._check_input_dim(_shape_probe(lazy, flow))
         if not self._uses_batch_stats():
@@ -205,7 +252,7 @@ class BatchNormTB(_BatchNorm):
             factor = self._average_factor()
             running_mean, running_var = self._running()
             weight, bias = self._affine(flow)
-            if lazy.single_chunk or lazy.fits_store:
+            if lazy.single_chunk:
                 seq, owned = lazy.materialize_owned(flow.dtype)
                 # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
                 # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with; in place
@@ -214,31 +261,20 @@ class BatchNormTB(_BatchNorm):
                                                          factor, self.eps, in_place=owned)
                 seq_out = lazy.like(y.unflatten(0, seq.shape[:2]))
                 mean_s, invstd_s = mean_s.to(flow.dtype), invstd_s.to(flow.dtype)
-                var_eps_s = invstd_s.pow(-2)  # σ²_s + ε
             else:
-                mean_s, var_s, n = _windowed_var_mean(lazy, flow.dtype)
+                mean_s, var_s, n, head = _windowed_var_mean(lazy, flow.dtype)
                 if running_mean is not None:
                     running_mean.mul_(1 - factor).add_(mean_s, alpha=factor)
                     running_var.mul_(1 - factor).add_(var_s * (n / max(n - 1, 1)), alpha=factor)
-                seq_out = lazy.map(lambda z: F.batch_norm(z, mean_s, var_s, weight, bias, False, 0.0, self.eps),
-                                   flow.shape, flow.dtype)
-                var_eps_s = var_s + self.eps
-                invstd_s = var_eps_s.rsqrt()
+                source = lazy if head is None else lazy.with_head(head)
+                seq_out = source.map(lambda z: F.batch_norm(z, mean_s, var_s, weight, bias, False, 0.0, self.eps),
+                                     flow.shape, flow.dtype)
+                invstd_s = (var_s + self.eps).rsqrt()
 
-        dims = [0] + list(range(2, flow.dim()))
-        shape = [1, c] + [1] * (flow.dim() - 2)
-        var_f, mean_f = torch.var_mean(flow, dims, correction=0)
-        mean = mean_f + (mean_s - mean_f).detach()
-        var_eps = (var_f + self.eps) + (var_eps_s - (var_f + self.eps)).detach()
-        invstd_path = var_eps.rsqrt()
-        invstd = invstd_s + (invstd_path - invstd_path.detach())  # value the seq's 1/√(σ²_s + ε)
-        scale = invstd
         weight, bias = self._affine(flow)
-        if weight is not None:
-            scale = scale * weight.to(flow.dtype)
-        flow_out = (flow - mean.view(shape)) * scale.view(shape)
-        if bias is not None:
-            flow_out = flow_out + bias.to(flow.dtype).view(shape)
+        weight = None if weight is None else weight.to(flow.dtype)
+        bias = None if bias is None else bias.to(flow.dtype)
+        flow_out = _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias)
         return Dual(seq_out, flow_out, x.weights)
 
     def _repr_options(self) -> list[str]:

@@ -22,9 +22,10 @@ class Method:
             this many MiB of float32 per tensor (:class:`~spikeforge.methods.lazy.LazySeq`; default 4), so
             their memory does not grow with T. Values and gradients do not depend on it beyond rounding of
             the BN statistics.
-        store_mb: a BN layer whose whole input sequence fits this many MiB of float32 computes it once and
-            normalises it in place (default 256); a larger one reads it twice over windows, recomputing the
-            conv before it. 0 = always windowed (memory flat in T, about twice the conv work of the forward).
+        store_mb: a BN layer, which reads its input twice (statistics, then normalise), keeps the leading
+            steps of it that fit this many MiB of float32 and recomputes the rest over windows, the conv
+            before it run again (default 64). 0 = keep nothing (least memory, about twice the conv work of the
+            forward); a larger budget is faster at large T, its memory growing with T up to the budget.
 
     A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
     nothing else in a model depends on the method.

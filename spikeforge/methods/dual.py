@@ -13,11 +13,13 @@ applied to the incoming flow (:func:`map_stateless`).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
+from spikeforge.methods.bits import pack_bits, unpack_bits
 from spikeforge.methods.lazy import LazySeq
 
 __all__ = ["Dual", "aggregate", "straight_through", "masked_flow", "decay_weights", "uniform_weights", "map_linear", "map_stateless",
@@ -86,21 +88,24 @@ def straight_through(value: Tensor, path: Tensor) -> Tensor:
 
 class _MaskedFlowGrad(torch.autograd.Function):
     """Value ``value``; gradient ``g·mask·scale`` to ``flow`` and ``Σ g·vth_mask·vth_scale`` to the 0-dim ``vth``.
-    The masks are saved as bool (a quarter of a float mask's memory)."""
+    The masks are saved one bit per value (:func:`~spikeforge.methods.bits.pack_bits`; 1/32 of a float mask)."""
 
     @staticmethod
     def forward(ctx, value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor, vth: Tensor,
                 vth_mask: Tensor, vth_scale: float) -> Tensor:
-        ctx.save_for_backward(mask, scale, vth_mask)
-        ctx.vth_scale = vth_scale
+        ctx.save_for_backward(pack_bits(mask.reshape(1, -1)), scale, pack_bits(vth_mask.reshape(1, -1)))
+        ctx.vth_scale, ctx.shapes = vth_scale, (mask.shape, vth_mask.shape)
         return value.detach().clone()
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        mask, scale, vth_mask = ctx.saved_tensors
-        g_flow = g * mask * scale.to(g.dtype) if ctx.needs_input_grad[1] else None
-        g_vth = None
+        mask_bits, scale, vth_bits = ctx.saved_tensors
+        (shape, vth_shape), n = ctx.shapes, math.prod(ctx.shapes[0])
+        g_flow = g_vth = None
+        if ctx.needs_input_grad[1]:
+            g_flow = g * unpack_bits(mask_bits, n, g.dtype).view(shape) * scale.to(g.dtype)
         if ctx.needs_input_grad[4]:
+            vth_mask = unpack_bits(vth_bits, math.prod(vth_shape), g.dtype).view(vth_shape)
             g_vth = (g * vth_mask).sum().mul(ctx.vth_scale).reshape(())
         return None, g_flow, None, None, g_vth, None, None
 
@@ -114,7 +119,7 @@ def masked_flow(value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor | float
     scale = torch.as_tensor(scale, dtype=flow.dtype, device=flow.device).detach()
     if vth is None:
         vth, vth_mask = flow.new_zeros(()), mask.new_zeros(())
-    return _MaskedFlowGrad.apply(value, flow, mask.bool(), scale, vth, vth_mask.bool(), float(vth_scale))
+    return _MaskedFlowGrad.apply(value, flow, mask, scale, vth, vth_mask, float(vth_scale))
 
 
 def decay_weights(decay: Tensor | float, T: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:

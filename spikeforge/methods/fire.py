@@ -2,7 +2,7 @@
 
 The neuron's kernel runs on each window of time steps of its input (:class:`~spikeforge.methods.lazy.LazySeq`),
 starting each window from the membrane potential the previous one ended with, so the spikes equal one
-run over the whole sequence. The spikes are kept as ``torch.bool`` ``[T, B, ...]``; the weighted sums of
+run over the whole sequence. The spikes ``[T, B, ...]`` are kept one bit per value; the weighted sums of
 input and output that the methods' flows need are accumulated on the way. Nothing here is differentiable.
 """
 from __future__ import annotations
@@ -12,14 +12,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from spikeforge.methods.lazy import LazySeq
+from spikeforge.methods.bits import PackedBool
+from spikeforge.methods.lazy import LazySeq, accumulate
 from spikeforge.neuron.membrane import WindowedStats
 
 __all__ = ["FireResult", "fire_lazy"]
 
 
 class FireResult(NamedTuple):
-    spikes: LazySeq   #: ``[T, B, ...]`` bool spikes (stored)
+    spikes: LazySeq   #: ``[T, B, ...]`` spikes, stored one bit per value
     input_sum: Tensor  #: Σ_t w_t·x[t] ``[B, ...]``
     spike_sum: Tensor  #: Σ_t w_t·s[t] ``[B, ...]``
     membrane: tuple[Tensor, Tensor] | None = None  #: (μ [C], σ² [C]) of H − V_th when a recorder is attached
@@ -32,7 +33,7 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) 
     recorder attached to the node, also the per-channel statistics of H − V_th (values only)."""
     T = x.T
     weights = weights.to(dtype)
-    spikes = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    spikes = PackedBool(x.shape, x.device)
     membrane = WindowedStats() if node.membrane_sink is not None else None
     v, input_sum, spike_sum = None, None, None
     for t0, t1, chunk in x.chunks(dtype):
@@ -40,10 +41,8 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) 
         if membrane is not None:
             membrane.add(node.charge(chunk, v_seq, v) - node.threshold(chunk))
         v = None if v_seq is None else v_seq[-1]
-        spikes[t0:t1] = s != 0
-        w = weights[t0:t1]
-        part_in, part_out = torch.tensordot(w, chunk, dims=1), torch.tensordot(w, s.to(dtype), dims=1)
-        input_sum = part_in if input_sum is None else input_sum + part_in
-        spike_sum = part_out if spike_sum is None else spike_sum + part_out
-    return FireResult(x.like(spikes), input_sum, spike_sum,
+        spikes.write(t0, s)
+        input_sum = accumulate(input_sum, weights[t0:t1], chunk)
+        spike_sum = accumulate(spike_sum, weights[t0:t1], s)
+    return FireResult(x.packed(spikes), input_sum, spike_sum,
                       None if membrane is None else membrane.result(dtype))

@@ -4,7 +4,7 @@ Under ``ssf``/``dsr`` the ``seq`` stream is computed without autograd, layer by 
 float32, every conv, BN and neuron input of the widest layer is a ``[T, B, C, H, W]`` tensor, so the
 peak memory of the forward grows with T. :class:`LazySeq` keeps instead
 
-- the spike trains a neuron wrote, as ``torch.bool`` (``leaf``; 1 byte per element), and
+- the spike trains a neuron wrote, one bit per value (:class:`~spikeforge.methods.bits.PackedBool`), and
 - the per-step layers between two neurons (conv, linear, pooling, BN with fixed statistics, dropout
   with its fixed mask, residual sums) as functions still to apply (``map``, ``zip``),
 
@@ -25,13 +25,26 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_STORE_BYTES", "LazySeq"]
+from spikeforge.methods.bits import PackedBool
 
-#: Float32 bytes of a whole sequence that BN may keep rather than recompute window by window
-#: (speed at the cost of memory growing with T up to this size; ``store_mb`` of the one-step methods).
-DEFAULT_STORE_BYTES = 256 << 20
-#: Float32 bytes per window of one tensor (measured on ResNet-19, batch 16, 32x32: 4 MiB keeps ssf at T=16 within 1.25x of T=2).
+__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_STORE_BYTES", "LazySeq", "accumulate"]
+
+#: Float32 bytes of its input that BN keeps rather than recomputes window by window (the leading steps;
+#: ``store_mb`` of the one-step methods): bounded, so memory stays flat in T, and large enough that short
+#: sequences are computed once.
+DEFAULT_STORE_BYTES = 64 << 20
+#: Float32 bytes per window of one tensor (a window holds at least one step).
 DEFAULT_CHUNK_BYTES = 4 << 20
+
+
+def accumulate(total: Tensor | None, weights: Tensor, x: Tensor) -> Tensor:
+    """``total + Σ_i weights[i]·x[i]`` over the steps of a window ``x`` ``[n, B, ...]``, in the dtype of
+    ``weights``; added in place step by step (no window-sized temporaries)."""
+    if total is None:
+        total = torch.zeros(x.shape[1:], dtype=weights.dtype, device=x.device)
+    for i in range(x.shape[0]):
+        total.addcmul_(x[i], weights[i])
+    return total
 
 
 def _fold(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -48,7 +61,7 @@ class LazySeq:
 
     def __init__(self, produce: Callable[[int, int], Tensor], shape: Sequence[int], dtype: torch.dtype,
                  device: torch.device, chunk_bytes: int = DEFAULT_CHUNK_BYTES, constant: bool = False,
-                 stored: Tensor | None = None, store_bytes: int = DEFAULT_STORE_BYTES) -> None:
+                 stored: Tensor | None = None, store_bytes: int = DEFAULT_STORE_BYTES, typed: bool = False) -> None:
         if chunk_bytes <= 0:
             raise ValueError(f"LazySeq: chunk_bytes must be > 0, got {chunk_bytes}")
         self._produce = produce
@@ -57,6 +70,7 @@ class LazySeq:
         self.chunk_bytes, self.constant = int(chunk_bytes), bool(constant)
         self.store_bytes = int(store_bytes)
         self.stored = stored
+        self._typed = bool(typed)  # produce(t0, t1, dtype) returns the wanted dtype itself
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
@@ -72,6 +86,12 @@ class LazySeq:
     def like(self, x: Tensor) -> "LazySeq":
         """Wrap a stored tensor with this sequence's window and store budgets."""
         return LazySeq.of(x, self.chunk_bytes, self.store_bytes)
+
+    def packed(self, bits: PackedBool) -> "LazySeq":
+        """Wrap spikes stored one bit per value (read back in whichever dtype a window is wanted) with this
+        sequence's window and store budgets."""
+        return LazySeq(bits.read, bits.shape, torch.bool, bits.data.device, self.chunk_bytes,
+                       store_bytes=self.store_bytes, typed=True)
 
     def _derived(self, produce: Callable[[int, int], Tensor], step_shape: Sequence[int], dtype: torch.dtype,
                  constant: bool) -> "LazySeq":
@@ -103,7 +123,7 @@ class LazySeq:
         return self.shape[0]
 
     def _compute(self, t0: int, t1: int, dtype: torch.dtype) -> Tensor:
-        x = self._produce(t0, t1)
+        x = self._produce(t0, t1, dtype) if self._typed else self._produce(t0, t1)
         return x if x.dtype == dtype else x.to(dtype)
 
     def window(self, t0: int, t1: int, dtype: torch.dtype | None = None) -> Tensor:
@@ -135,10 +155,27 @@ class LazySeq:
         return self.window(0, self.T, dtype)
 
     @property
-    def fits_store(self) -> bool:
-        """Whether the whole sequence in float32 fits ``store_bytes`` (then a layer that must read it twice,
-        BN, computes it once and keeps it instead of recomputing each window)."""
-        return 4 * math.prod(self.shape) <= self.store_bytes
+    def stored_steps(self) -> int:
+        """Leading steps a layer that reads this sequence twice (BN) keeps rather than recomputes: as many as fit
+        ``store_bytes`` of float32, in whole windows (all T when the whole sequence fits)."""
+        fit = self.store_bytes // max(4 * math.prod(self.shape[1:]), 1)
+        if fit >= self.T:
+            return self.T
+        return fit // self.steps_per_chunk * self.steps_per_chunk
+
+    def with_head(self, head: Tensor) -> "LazySeq":
+        """This sequence with its first ``head.shape[0]`` steps read from ``head`` (kept) instead of recomputed."""
+        k = head.shape[0]
+        if head.shape[1:] != self.shape[1:] or k > self.T:
+            raise ValueError(f"LazySeq.with_head: head {tuple(head.shape)} does not start {tuple(self.shape)}")
+
+        def produce(t0: int, t1: int) -> Tensor:
+            if t1 <= k:
+                return head[t0:t1]
+            if t0 >= k:
+                return self._compute(t0, t1, head.dtype)
+            return torch.cat([head[t0:k], self._compute(k, t1, head.dtype)])
+        return LazySeq(produce, self.shape, head.dtype, self.device, self.chunk_bytes, store_bytes=self.store_bytes)
 
     def materialize_owned(self, dtype: torch.dtype) -> tuple[Tensor, bool]:
         """The whole sequence, and whether it is a fresh tensor no one else holds (safe to overwrite). A computed
@@ -160,8 +197,7 @@ class LazySeq:
             return weights.sum() * self.window(0, 1, weights.dtype)[0]
         total = None
         for t0, t1, x in self.chunks(weights.dtype):
-            part = torch.tensordot(weights[t0:t1], x, dims=1)
-            total = part if total is None else total + part
+            total = accumulate(total, weights[t0:t1], x)
         return total
 
     def __repr__(self) -> str:

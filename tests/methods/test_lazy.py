@@ -120,8 +120,9 @@ def test_windowed_network_equals_one_piece(name):
     x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(4), dtype=D).unsqueeze(0)[0] * 3
     nets, outs = [], []
     small = 2 * 4 * 3 * 4 * 8 * 8 / 2**20  # 2 steps of the widest layer per window
-    # one window for all T; 2-step windows, BN recomputing its input; 2-step windows, BN keeping it (in place)
-    for window_mb, store_mb in ((1.0, 0.0), (small, 0.0), (small, 1.0)):
+    # one window for all T; 2-step windows with BN recomputing its input, keeping its first 2 steps (bn1; the
+    # rest recomputed), or keeping all of it (in place)
+    for window_mb, store_mb in ((1.0, 0.0), (small, 0.0), (small, small), (small, 1.0)):
         torch.manual_seed(0)
         net = _Net(get_method(name, window_mb=window_mb, store_mb=store_mb)).double().train()
         torch.manual_seed(1)  # the same dropout mask
@@ -158,3 +159,46 @@ def test_batchnorm_in_place_only_on_its_own_sequence():
     torch.testing.assert_close(out2.seq, expected, rtol=0, atol=1e-12)
     torch.testing.assert_close(out.seq, torch.nn.functional.batch_norm(keep.flatten(0, 1), None, None, training=True)
                                .unflatten(0, (4, 2)), rtol=0, atol=1e-12)
+
+
+def test_stored_steps_whole_windows_and_head():
+    """BN keeps the leading steps that fit store_bytes, in whole windows; with_head reads them, recomputes the rest."""
+    x = torch.arange(6 * 2 * 3, dtype=D).reshape(6, 2, 3)
+    per_step = 4 * 2 * 3
+    calls = []
+    lazy = LazySeq.of(x, chunk_bytes=2 * per_step, store_bytes=5 * per_step).map(
+        lambda z: (calls.append(z.shape[0]), z + 1)[1], (2, 3), D)
+    assert lazy.steps_per_chunk == 2 and lazy.stored_steps == 4  # 5 fit, 4 in whole windows
+    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=6 * per_step).stored_steps == 6
+    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=5 * per_step).stored_steps == 4
+    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=3 * per_step).stored_steps == 0
+    head = torch.full((4, 2, 3), -1.0, dtype=D)  # marks the values read from the head
+    read = lazy.with_head(head)
+    calls.clear()
+    out = read.materialize()
+    assert torch.equal(out[:4], head) and torch.equal(out[4:], x[4:] + 1)
+    assert sum(calls) == 2 * 2  # only the 2 steps (x B = 2 samples) after the head were computed
+    assert torch.equal(read.window(3, 6), torch.cat([head[3:], x[4:] + 1]))  # a window across the boundary
+    with pytest.raises(ValueError, match="does not start"):
+        lazy.with_head(torch.zeros(4, 2, 4, dtype=D))
+
+
+@pytest.mark.parametrize("kind", ["bn", "tdbn"])
+def test_batchnorm_flow_saves_only_its_input(kind):
+    """Under ssf/dsr, BN's flow keeps one [B, C, ...] tensor (its input) for backward, not autograd's two."""
+    from spikeforge.layers import TdBN
+
+    seq = torch.randn(4, 2, 3, 5, generator=torch.Generator().manual_seed(6), dtype=D)
+    flow = seq.mean(0).requires_grad_()
+    bn = (BatchNormTB(3) if kind == "bn" else TdBN(3, alpha=0.5)).double().train()
+    big = []
+
+    def pack(t):
+        if t.shape == flow.shape:
+            big.append(t)
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = bn(Dual(LazySeq.of(seq, chunk_bytes=4, store_bytes=0), flow, uniform_weights(4, D)))
+    assert len(big) == 1 and big[0] is flow
+    out.flow.sum().backward()
+    assert flow.grad is not None and bn.weight.grad is not None

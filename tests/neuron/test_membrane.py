@@ -88,3 +88,25 @@ def test_all_methods_record_the_same_values_and_train_mpd():
     assert model.forward_output(x).stats == {}
     with pytest.raises(ValueError, match="needs membrane statistics"):
         loss_fn(model.forward_output(x), y)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 2e-6)])
+def test_windowed_stats_equal_one_pass(dtype, tol):
+    """Window-by-window mean and biased variance equal var_mean over (T, B, spatial), also with a mean 10^3
+    times the spread (float32: to its rounding) and windows of unequal length."""
+    from spikeforge.neuron.membrane import WindowedStats
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(7, 4, 3, 5, 6, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.01, 3.0]).view(1, 1, 3, 1, 1)
+    x = x + torch.tensor([0.5, 10.0, -2.0], dtype=torch.float64).view(1, 1, 3, 1, 1)
+    x = x + 0.1 * torch.arange(7, dtype=torch.float64).view(7, 1, 1, 1, 1)  # the mean drifts over time
+    stats = WindowedStats()
+    for t0, t1 in ((0, 1), (1, 4), (4, 7)):
+        stats.add(x[t0:t1].to(dtype))
+    mean, var = stats.result(torch.float64)
+    var_ref, mean_ref = torch.var_mean(x, (0, 1, 3, 4), correction=0)
+    torch.testing.assert_close(mean, mean_ref, rtol=tol, atol=0)
+    torch.testing.assert_close(var, var_ref, rtol=20 * tol, atol=0)
+    assert stats.count == 7 * 4 * 5 * 6
+    with pytest.raises(ValueError, match="no window"):
+        WindowedStats().result(torch.float32)

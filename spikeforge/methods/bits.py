@@ -1,0 +1,91 @@
+"""Spike trains stored one bit per value (the seq stream of ``ssf``/``dsr``).
+
+A layer's spikes ``[T, B, ...]`` are kept until the next layers have read them (twice where BN recomputes
+its input, again for a residual shortcut). As ``torch.bool`` they take one byte per value, which at large T
+is most of what the one-step methods' memory grows by; packed eight to a byte they take T·B·n/8 bytes.
+Writing packs a window, reading unpacks one: a few elementwise passes, small beside the conv that reads it.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["PackedBool", "pack_bits", "unpack_bits"]
+
+
+#: Multiplying eight 0/1 bytes read as one little-endian int64 by this gathers them, in order, into the top byte.
+_GATHER = 0x0102040810204080
+
+
+def pack_bits(x: Tensor) -> Tensor:
+    """``[k, n]`` bool (or nonzero = True) → ``uint8`` ``[k, ⌈n/8⌉]``, value j in bit j mod 8 of byte j div 8.
+
+    Each group of eight bools is read as one int64 and its bytes gathered with one multiply."""
+    k, n = x.shape
+    flat = (x != 0 if x.dtype != torch.bool else x).view(torch.uint8)
+    pad = -n % 8
+    if pad or flat.storage_offset() % 8 or not flat.is_contiguous():
+        flat = torch.nn.functional.pad(flat, (0, pad))  # also a fresh, aligned tensor
+    if sys.byteorder == "little":
+        return ((flat.view(torch.int64) * _GATHER) >> 56).to(torch.uint8)
+    groups = flat.view(k, -1, 8)
+    out = groups[..., 0].clone()
+    for i in range(1, 8):
+        out.bitwise_or_(groups[..., i] << i)
+    return out
+
+
+def unpack_bits(data: Tensor, n: int, dtype: torch.dtype = torch.bool) -> Tensor:
+    """``uint8`` ``[k, m]`` from :func:`pack_bits` → ``[k, n]`` 0/1 in ``dtype``: every byte looked up in a
+    ``[256, 8]`` table of that dtype (to float in one gather, faster than converting a stored bool)."""
+    codes = torch.arange(256, device=data.device)
+    table = ((codes.unsqueeze(-1) >> torch.arange(8, device=data.device)) & 1).to(dtype)
+    flat = torch.index_select(table, 0, data.flatten().int()).view(data.shape[0], -1)
+    return flat if flat.shape[1] == n else flat[:, :n]
+
+
+class PackedBool:
+    """A ``[T, B, ...]`` boolean sequence stored as ``uint8`` ``[T, ⌈B·n/8⌉]``, eight values per byte (value j of
+    a step in bit j mod 8 of byte j div 8).
+
+    See :func:`pack_bits` and :func:`unpack_bits`: a window comes back as float in one gather.
+
+    Args:
+        shape: ``[T, B, ...]``.
+        device: where the bits live.
+
+    Example:
+        >>> bits = PackedBool((4, 2, 3), "cpu")
+        >>> bits.write(0, torch.rand(4, 2, 3) > 0.5)
+        >>> bits.read(1, 3, torch.float32).shape
+        torch.Size([2, 2, 3])
+    """
+
+    def __init__(self, shape: Sequence[int], device: torch.device | str) -> None:
+        self.shape = torch.Size(shape)
+        self.step_numel = math.prod(self.shape[1:])
+        self.data = torch.zeros((self.shape[0], -(-self.step_numel // 8)), dtype=torch.uint8, device=device)
+
+    @property
+    def T(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.numel()
+
+    def write(self, t0: int, x: Tensor) -> None:
+        """Store ``x`` ``[k, B, ...]`` (bool, or any dtype: nonzero = True) as steps ``t0 .. t0+k−1``."""
+        k = x.shape[0]
+        if x.shape[1:] != self.shape[1:] or not 0 <= t0 <= self.T - k:
+            raise ValueError(f"PackedBool.write: steps {t0}..{t0 + k - 1} of shape {tuple(x.shape[1:])} do not fit "
+                             f"{tuple(self.shape)}")
+        self.data[t0:t0 + k] = pack_bits(x.reshape(k, -1))
+
+    def read(self, t0: int, t1: int, dtype: torch.dtype = torch.bool) -> Tensor:
+        """Steps ``t0 .. t1−1`` as ``[t1 − t0, B, ...]`` in ``dtype`` (0/1 values)."""
+        return unpack_bits(self.data[t0:t1], self.step_numel, dtype).reshape(t1 - t0, *self.shape[1:])
