@@ -70,7 +70,8 @@ def gradient_agreement(model_name: str, method: str, T: int, batch: int, seed: i
         ga, gb = a[name].flatten().double(), b[name].flatten().double()
         na, nb = ga.norm().item(), gb.norm().item()
         cos = float(torch.dot(ga, gb) / (na * nb)) if na > 0 and nb > 0 else float("nan")
-        rows.append({"param": name, "cosine": cos, "norm_ratio": nb / na if na > 0 else float("nan")})
+        rows.append({"param": name, "cosine": cos, "norm_ratio": nb / na if na > 0 else float("nan"),
+                     "norm_one_step": na, "norm_faithful": nb})
     return rows
 
 
@@ -84,7 +85,11 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{args.model}, {args.method}: one-step vs faithful weight gradients on the same spikes (T={args.T}, B={args.batch})")
     print(f"{'parameter':48s} {'cosine':>8s} {'faithful/one-step':>18s}")
     for row in rows:
-        print(f"{row['param']:48s} {row['cosine']:8.4f} {row['norm_ratio']:18.3f}")
+        if row["norm_one_step"] > 0 and row["norm_faithful"] > 0:
+            print(f"{row['param']:48s} {row['cosine']:8.4f} {row['norm_ratio']:18.3f}")
+        else:  # no angle to a zero vector
+            print(f"{row['param']:48s} {'n/a':>8s} {'':18s} gradient norms {row['norm_one_step']:.3g} (one-step), "
+                  f"{row['norm_faithful']:.3g} (faithful)")
     return 0
 
 

@@ -7,11 +7,18 @@ one warm-up step). Memory: the CPU allocator keeps no peak statistics, so each s
 its peak resident set size (``ru_maxrss``) minus its resident size just before the first step
 (model, optimizer and batch built): the extra memory one training step needs. A method the model
 cannot take is reported with the reason instead of numbers.
+
+That RSS includes what glibc's allocator keeps: freed blocks stay resident inside its heap, and on this kind
+of workload the free heap at the peak can exceed the live tensors. ``--live-memory`` runs each subprocess
+with ``MALLOC_MMAP_THRESHOLD_=65536`` instead, so every block above 64 KiB is mapped on allocation and
+unmapped on free: peak RSS then follows the live tensor memory. Its step times are not representative
+(every allocation faults in fresh pages), so time and memory come from separate runs.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -75,16 +82,24 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
             "torch": torch.__version__, "device": "cpu"}
 
 
+#: glibc setting under which peak RSS follows live memory (``--live-memory``).
+LIVE_MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+
+
 def measure_in_subprocess(model: str, method: str, T: int | None, batch: int, size: int, steps: int,
-                          window_mb: float | None = None, store_mb: float | None = None) -> dict:
+                          window_mb: float | None = None, store_mb: float | None = None,
+                          live_memory: bool = False) -> dict:
     """:func:`measure_one` in a fresh Python process (so its peak RSS is this configuration's alone)."""
     code = ("import json; from spikeforge.bench.methods import measure_one; print(json.dumps(measure_one("
             f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r}, store_mb={store_mb!r})))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    env = {**os.environ, **LIVE_MEMORY_ENV} if live_memory else None
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         return {"method": method, "model": model, "T": T, "batch": batch,
                 "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["memory"] = "live" if live_memory else "rss"
+    return row
 
 
 def print_row(row: dict, as_json: bool) -> None:
@@ -97,20 +112,25 @@ def print_row(row: dict, as_json: bool) -> None:
               flush=True)
 
 
-def header(text: str) -> None:
-    print(text + "; peak_mem = peak RSS of a fresh process minus its RSS before the first step "
-          "(the CPU allocator keeps no peak statistics)")
+def header(text: str, live_memory: bool = False) -> None:
+    if live_memory:
+        text += ("; peak_mem = peak RSS above the RSS before the first step, in a fresh process with "
+                 "MALLOC_MMAP_THRESHOLD_=65536 (freed blocks unmapped: follows live memory; times not representative)")
+    else:
+        text += ("; peak_mem = peak RSS of a fresh process minus its RSS before the first step "
+                 "(the CPU allocator keeps no peak statistics; glibc's retained free heap included)")
+    print(text)
     print(f"{'model':22s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
 
 
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
-        window_mb: float | None = None, store_mb: float | None = None) -> list[dict]:
+        window_mb: float | None = None, store_mb: float | None = None, live_memory: bool = False) -> list[dict]:
     rows = []
     if not as_json:
-        header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps")
+        header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps", live_memory)
     for T in Ts:
         for method in methods:
-            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb)
+            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb, live_memory)
             rows.append(row)
             print_row(row, as_json)
     return rows
@@ -129,6 +149,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store-mb", dest="store_mb", type=float, default=None,
                    help="ssf/dsr: MiB of float32 of its input a BN layer keeps instead of recomputing it per window "
                         "(default: the method's, 64; 0 = keep nothing)")
+    p.add_argument("--live-memory", dest="live_memory", action="store_true",
+                   help="measure memory with glibc returning freed blocks at once (MALLOC_MMAP_THRESHOLD_=65536): "
+                        "peak RSS then follows live tensors; step times of this mode are not representative")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb,
-                                       a.store_mb), 0)[1])
+                                       a.store_mb, a.live_memory), 0)[1])
