@@ -35,9 +35,10 @@ from spikeforge.data.frames import cached_frames, events_to_frames, frame_key, p
 from spikeforge.data.nmnist_bin import read_nmnist
 from spikeforge.data.registry import DATASETS
 from spikeforge.data.rtd import random_temporal_delete  # noqa: F401  (re-exported by spikeforge.data)
+from spikeforge.data.transforms import RandomCrop
 
 __all__ = ["EventFrames", "EventSample", "nmnist_samples", "gesture_samples", "cifar10_dvs_samples",
-           "tet_flip_roll", "tet_augment", "CIFAR10_CLASSES", "GESTURE_CLASSES"]
+           "tet_flip_roll", "tet_augment", "FrameRandomCrop", "CIFAR10_CLASSES", "GESTURE_CLASSES"]
 
 SPLITS = ("train", "test")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -190,6 +191,27 @@ def tet_augment(frames: Tensor, generator: torch.Generator | None = None, max_sh
     return tet_flip_roll(frames, flip, dy, dx)
 
 
+class FrameRandomCrop:
+    """DSR's train crop of event frames ``[T, C, H, W]``: zero-pad ``padding`` on every side and crop back to
+    ``(H, W)`` at ONE random offset shared by all T frames (:class:`RandomCrop` on the frames viewed as one
+    ``[T·C, H, W]`` image: draws ``top``, then ``left``, from ``generator``)."""
+
+    def __init__(self, padding: int, generator: torch.Generator | None = None) -> None:
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"FrameRandomCrop: padding must be an integer >= 0, got {padding!r}")
+        self.padding, self.generator = int(padding), generator
+
+    def __call__(self, frames: Tensor) -> Tensor:
+        if not isinstance(frames, Tensor) or frames.dim() != 4:
+            raise ValueError(f"FrameRandomCrop: expected frames [T, C, H, W], got {getattr(frames, 'shape', frames)}")
+        T, C, H, W = frames.shape
+        crop = RandomCrop((H, W), self.padding, self.generator)
+        return crop(frames.reshape(T * C, H, W)).reshape(T, C, H, W)
+
+    def __repr__(self) -> str:
+        return f"FrameRandomCrop(padding={self.padding})"
+
+
 # ------------------------------------------------------------------------------------------ data set
 class EventFrames(Dataset):
     """Event files integrated into frames: ``(float32 [T, 2, H, W], int64 label)`` per sample.
@@ -297,9 +319,20 @@ def _dvs128_gesture(root: str | None = None, split: str = "train", T: int = 16, 
 def _cifar10_dvs(root: str | None = None, split: str = "train", T: int | None = None, by: str = "count",
                  remainder: str | None = None, normalize: str | None = None, cache_dir: str | None = None,
                  tet: bool = False, generator: torch.Generator | None = None,
-                 train_fraction: float = 0.9, **kw: Any) -> EventFrames:
+                 train_fraction: float = 0.9, crop_padding: int | None = None, **kw: Any) -> EventFrames:
     """``tet=True``: TET's pipeline (SPEC §6.3): 10 frames by count, remainder dropped, each frame divided
-    by its max, resized 128 → 48, and for ``split="train"`` hflip + roll drawn per sample."""
+    by its max, resized 128 → 48, and for ``split="train"`` hflip + roll drawn per sample.
+
+    ``crop_padding`` (not with ``tet`` nor ``transform``): DSR's RandomCrop(48, padding=4) for ``split="train"``,
+    i.e. :class:`FrameRandomCrop` on the (resized) frames ``[T, 2, H, W]``, one offset per sample."""
+    if crop_padding is not None:
+        if tet:
+            raise ValueError("cifar10_dvs: crop_padding does not combine with tet=True (TET has its own flip + roll)")
+        if "transform" in kw:
+            raise ValueError("cifar10_dvs: pass crop_padding or transform, not both (which one applies is ambiguous)")
+        crop = FrameRandomCrop(crop_padding, generator)  # validates the padding on every split
+        if split == "train":
+            kw["transform"] = crop
     samples = cifar10_dvs_samples(root, split, train_fraction)
     if tet:
         fixed = {"T": (T, 10), "by": (by, "count"), "remainder": (remainder, "drop"),

@@ -16,11 +16,19 @@ Augmentation (``augment=True``, train split only; ``"val"`` and ``"test"`` never
 ============  ==========================================================  ================================
 set           train                                                       val / test
 ============  ==========================================================  ================================
-MNIST/F-MNIST none (SPEC §8.3 gives none for them)                        none
+MNIST         RandomCrop(28, padding=4) + RandomHorizontalFlip(0.5)       none
+              (SPEC §7.2 PLIF: "flip + crop on MNIST"; pad 4 assumed, as
+              CIFAR); ``augment="affine"``: the PLIF code's RandomAffine(
+              degrees=30, translate=(0.15, 0.15), scale=(0.85, 1.11)),
+              nearest, zero fill
+F-MNIST       none (SPEC §7.2 and the PLIF code: none)                    none
 CIFAR-10/100  RandomCrop(32, padding=4) + RandomHorizontalFlip(0.5)       none
 Tiny-ImageNet RandomCrop(64, padding=4) + flip (assumed: SPEC gives none)  none (64×64 as stored)
 ImageNet      RandomResizedCrop(224) + flip                               Resize(256) + CenterCrop(224)
 ============  ==========================================================  ================================
+
+``augment`` is True, False or ``"affine"`` (MNIST only; any other set raises). Augmentation runs on the
+float ``[C, H, W]`` image after ``ToFloat`` and before ``Normalize`` (zero padding / fill = black pixels).
 
 Normalisation (``normalize=True``), per channel ``(x - mean) / std``:
 
@@ -52,7 +60,8 @@ from spikeforge.data.image_folder import ImageFileDataset, imagenet_samples, tin
 from spikeforge.data.registry import DATASETS
 from spikeforge.data.splits import train_val_split
 from spikeforge.data.transforms import (
-    CenterCrop, Compose, Normalize, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize, ToFloat,
+    CenterCrop, Compose, Normalize, RandomAffine, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,
+    ToFloat,
 )
 
 __all__ = ["ArrayImageDataset", "MEAN_STD", "static_transform"]
@@ -67,6 +76,8 @@ MEAN_STD = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 SPLITS = ("train", "val", "test")
+#: train crop size (zero padding 4, then a horizontal flip) of the sets augmented by crop + flip
+_CROP = {"mnist": 28, "cifar10": 32, "cifar100": 32, "tiny_imagenet": 64}
 
 _EXPECTED = {
     "mnist": "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
@@ -108,26 +119,30 @@ class ArrayImageDataset(Dataset):
         return f"ArrayImageDataset({tuple(self.images.shape)}, transform={self.transform!r})"
 
 
-def static_transform(name: str, train: bool, augment: bool = True, normalize: bool = True,
+def static_transform(name: str, train: bool, augment: bool | str = True, normalize: bool = True,
                      generator: torch.Generator | None = None, crop_size: int = 224, resize_size: int = 256,
                      layout: str = "CHW") -> Compose:
     """The per-item transform of set ``name`` (see the module docstring's tables): uint8 in ``layout`` →
-    float32 ``[C, H, W]``. ``train`` selects the training augmentation (only when ``augment``)."""
+    float32 ``[C, H, W]``. ``train`` selects the training augmentation (only when ``augment``);
+    ``augment="affine"`` (MNIST only) picks the PLIF code's RandomAffine instead of crop + flip."""
+    if name not in MEAN_STD:
+        raise ValueError(f"static_transform: unknown set {name!r}; choose one of {', '.join(MEAN_STD)}")
+    if augment not in (True, False, "affine"):
+        raise ValueError(f"{name}: augment must be true, false or 'affine', got {augment!r}")
+    if augment == "affine" and name != "mnist":
+        raise ValueError(f"{name}: augment='affine' (the PLIF code's RandomAffine) is an MNIST option only; "
+                         "use augment=true or false")
     ts: list[Callable[[Tensor], Tensor]] = [ToFloat(layout)]
-    aug = train and augment
-    if name in ("cifar10", "cifar100"):
-        if aug:
-            ts += [RandomCrop(32, padding=4, generator=generator), RandomHorizontalFlip(0.5, generator=generator)]
-    elif name == "tiny_imagenet":
-        if aug:
-            ts += [RandomCrop(64, padding=4, generator=generator), RandomHorizontalFlip(0.5, generator=generator)]
-    elif name == "imagenet":
+    aug = train and bool(augment)
+    if name == "imagenet":
         if aug:
             ts += [RandomResizedCrop(crop_size, generator=generator), RandomHorizontalFlip(0.5, generator=generator)]
         else:
             ts += [Resize(resize_size), CenterCrop(crop_size)]
-    elif name not in ("mnist", "fmnist"):
-        raise ValueError(f"static_transform: unknown set {name!r}; choose one of {', '.join(MEAN_STD)}")
+    elif aug and augment == "affine":
+        ts.append(RandomAffine(30, translate=(0.15, 0.15), scale=(0.85, 1.11), generator=generator))
+    elif aug and name in _CROP:
+        ts += [RandomCrop(_CROP[name], padding=4, generator=generator), RandomHorizontalFlip(0.5, generator=generator)]
     if normalize:
         ts.append(Normalize(*MEAN_STD[name]))
     return Compose(ts)

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "CenterCrop", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "RandomResizedCrop",
-    "Resize", "ToFloat", "resize_frames",
+    "CenterCrop", "Compose", "Normalize", "RandomAffine", "RandomCrop", "RandomHorizontalFlip",
+    "RandomResizedCrop", "Resize", "ToFloat", "resize_frames",
 ]
 
 
@@ -185,6 +185,61 @@ class RandomHorizontalFlip:
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+class RandomAffine:
+    """Rotate, shift by whole pixels and scale about the image centre; nearest sampling, zeros outside
+    (torchvision's ``RandomAffine`` without shear, on float tensors; PLIF's MNIST augmentation).
+
+    Draws, per image, in this order: ``angle ~ U(-degrees, degrees)``, ``tx = round(U(-a·W, a·W))``,
+    ``ty = round(U(-b·H, b·H))`` with ``translate = (a, b)``, ``s ~ U(scale)``. As torchvision's ``affine``,
+    a positive angle turns the image clockwise (as displayed, rows down) and pixel ``p`` of the output
+    reads the input at ``R(-angle) (p - t) / s`` (coordinates about the centre).
+    """
+
+    def __init__(self, degrees: float, translate: Sequence[float] = (0.0, 0.0), scale: Sequence[float] = (1.0, 1.0),
+                 generator: torch.Generator | None = None) -> None:
+        if float(degrees) < 0:
+            raise ValueError(f"RandomAffine: degrees must be >= 0, got {degrees}")
+        if len(translate) != 2 or not all(0.0 <= t <= 1.0 for t in translate):
+            raise ValueError(f"RandomAffine: translate must be two fractions in [0, 1], got {translate}")
+        if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"RandomAffine: scale must satisfy 0 < lo <= hi, got {scale}")
+        self.degrees = float(degrees)
+        self.translate, self.scale = tuple(map(float, translate)), tuple(map(float, scale))
+        self.generator = generator
+
+    def params(self, height: int, width: int) -> tuple[float, int, int, float]:
+        """``(angle in degrees, tx, ty, scale)`` of one image."""
+        def uniform(lo: float, hi: float) -> float:
+            return torch.empty(1).uniform_(lo, hi, generator=self.generator).item()
+        angle = uniform(-self.degrees, self.degrees)
+        mx, my = self.translate[0] * width, self.translate[1] * height
+        tx, ty = int(round(uniform(-mx, mx))), int(round(uniform(-my, my)))
+        return angle, tx, ty, uniform(*self.scale)
+
+    @staticmethod
+    def theta(angle: float, tx: int, ty: int, scale: float, height: int, width: int) -> Tensor:
+        """float64 ``[2, 3]`` matrix for ``F.affine_grid`` (normalised coordinates, output → input)."""
+        a = math.radians(angle)
+        cos, sin = math.cos(a) / scale, math.sin(a) / scale
+        # in pixels about the centre: x_in = cos·(x - tx) + sin·(y - ty), y_in = -sin·(x - tx) + cos·(y - ty)
+        return torch.tensor([[cos, sin * height / width, -2.0 * (cos * tx + sin * ty) / width],
+                             [-sin * width / height, cos, 2.0 * (sin * tx - cos * ty) / height]], dtype=torch.float64)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        batched = _check_image(x, "RandomAffine")
+        if not x.is_floating_point():
+            raise ValueError(f"RandomAffine: expected a float tensor (apply ToFloat first), got {x.dtype}")
+        xb = x if batched else x.unsqueeze(0)
+        H, W = xb.shape[-2:]
+        theta = torch.stack([self.theta(*self.params(H, W), H, W) for _ in range(xb.shape[0])])
+        grid = F.affine_grid(theta.to(xb.dtype).to(xb.device), list(xb.shape), align_corners=False)
+        out = F.grid_sample(xb, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+        return out if batched else out[0]
+
+    def __repr__(self) -> str:
+        return f"RandomAffine(degrees={self.degrees}, translate={self.translate}, scale={self.scale})"
 
 
 class RandomResizedCrop:
