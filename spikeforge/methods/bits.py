@@ -17,21 +17,26 @@ from torch import Tensor
 __all__ = ["PackedBool", "pack_bits", "unpack_bits"]
 
 
-#: Multiplying eight 0/1 bytes read as one little-endian int64 by this gathers them, in order, into the top byte.
-_GATHER = 0x0102040810204080
+#: Times four 0/1 bytes (bits 0, 8, 16, 24 of an int) this puts byte k at bit 21 + k, free of carries (every
+#: partial product lands on its own bit) and of overflow (< 2**46).
+_GATHER4 = 0x204081
 
 
 def pack_bits(x: Tensor) -> Tensor:
     """``[k, n]`` bool (or nonzero = True) → ``uint8`` ``[k, ⌈n/8⌉]``, value j in bit j mod 8 of byte j div 8.
 
-    Each group of eight bools is read as one int64 and its bytes gathered with one multiply."""
+    Each group of eight bools is read as one int64 whose two 4-byte halves are gathered by one multiply each
+    (no signed overflow, so eager, inductor and Triton agree)."""
     k, n = x.shape
     flat = (x != 0 if x.dtype != torch.bool else x).view(torch.uint8)
     pad = -n % 8
     if pad or flat.storage_offset() % 8 or not flat.is_contiguous():
         flat = torch.nn.functional.pad(flat, (0, pad))  # also a fresh, aligned tensor
     if sys.byteorder == "little":
-        return ((flat.view(torch.int64) * _GATHER) >> 56).to(torch.uint8)
+        v = flat.view(torch.int64)
+        low = ((v & 0xFFFFFFFF) * _GATHER4) >> 21  # values 0..3 → bits 0..3
+        high = ((v >> 32) * _GATHER4) >> 17  # values 4..7 → bits 4..7
+        return ((low & 0x0F) | (high & 0xF0)).to(torch.uint8)
     groups = flat.view(k, -1, 8)
     out = groups[..., 0].clone()
     for i in range(1, 8):

@@ -48,3 +48,15 @@ def test_fire_lazy_keeps_spikes_packed():
     expected = node(x)
     assert torch.equal(fired.spikes.materialize(torch.float32), expected)
     assert fired.spikes.dtype == torch.bool and fired.spikes.stored is None
+
+
+def test_pack_all_byte_patterns():
+    """Every one of the 256 patterns of eight values packs to its own code and unpacks back (both halves of
+    the gathering multiply, and the table)."""
+    from spikeforge.methods.bits import pack_bits, unpack_bits
+
+    codes = torch.arange(256)
+    values = ((codes.unsqueeze(-1) >> torch.arange(8)) & 1).bool()  # [256, 8], value j = bit j
+    packed = pack_bits(values.reshape(1, -1))
+    assert packed.tolist() == [codes.tolist()]
+    assert torch.equal(unpack_bits(packed, 256 * 8).view(256, 8), values)
