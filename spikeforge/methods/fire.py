@@ -26,6 +26,7 @@ class FireResult(NamedTuple):
     membrane: tuple[Tensor, Tensor] | None = None  #: (μ [C], σ² [C]) of H − V_th when a recorder is attached
 
 
+@torch.compiler.disable
 @torch.no_grad()
 def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) -> FireResult:
     """Spikes of ``node`` (a :class:`~spikeforge.neuron.node.BaseNode`) for input ``x`` ``[T, B, ...]``
