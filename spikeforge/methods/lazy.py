@@ -90,8 +90,11 @@ class LazySeq:
     def packed(self, bits: PackedBool) -> "LazySeq":
         """Wrap spikes stored one bit per value (read back in whichever dtype a window is wanted) with this
         sequence's window and store budgets."""
-        return LazySeq(bits.read, bits.shape, torch.bool, bits.data.device, self.chunk_bytes,
-                       store_bytes=self.store_bytes, typed=True)
+        return self._sibling(bits.read, bits.shape, torch.bool, typed=True)
+
+    def _sibling(self, produce: Callable, shape: Sequence[int], dtype: torch.dtype, typed: bool = False) -> "LazySeq":
+        """A computed sequence on this one's device, with its window and store budgets."""
+        return LazySeq(produce, shape, dtype, self.device, self.chunk_bytes, store_bytes=self.store_bytes, typed=typed)
 
     def _derived(self, produce: Callable[[int, int], Tensor], step_shape: Sequence[int], dtype: torch.dtype,
                  constant: bool) -> "LazySeq":
@@ -99,8 +102,7 @@ class LazySeq:
             with torch.no_grad():
                 one = produce(0, 1)
             return self.like(one.expand(self.T, *one.shape[1:]))
-        return LazySeq(produce, (self.T, *step_shape), dtype, self.device, self.chunk_bytes,
-                       store_bytes=self.store_bytes)
+        return self._sibling(produce, (self.T, *step_shape), dtype)
 
     def map(self, fn: Callable[[Tensor], Tensor], step_shape: Sequence[int], dtype: torch.dtype) -> "LazySeq":
         """Apply a per-sample ``fn`` (``[N, ...] -> [N, ...']``) at every step; ``step_shape`` = ``[B, ...']``."""
@@ -175,7 +177,7 @@ class LazySeq:
             if t0 >= k:
                 return self._compute(t0, t1, head.dtype)
             return torch.cat([head[t0:k], self._compute(k, t1, head.dtype)])
-        return LazySeq(produce, self.shape, head.dtype, self.device, self.chunk_bytes, store_bytes=self.store_bytes)
+        return self._sibling(produce, self.shape, head.dtype)
 
     def materialize_owned(self, dtype: torch.dtype) -> tuple[Tensor, bool]:
         """The whole sequence, and whether it is a fresh tensor no one else holds (safe to overwrite). A computed

@@ -144,14 +144,15 @@ def test_windowed_network_equals_one_piece(name):
 
 
 def test_batchnorm_in_place_only_on_its_own_sequence():
-    """BN normalises in place a sequence computed for it, never a stored one another layer still reads."""
+    """BN over one window normalises in place a sequence computed for it, never a stored one another layer
+    still reads."""
     seq = torch.randn(4, 2, 3, 5, generator=torch.Generator().manual_seed(5), dtype=D)
     keep = seq.clone()
     bn = BatchNormTB(3).double().train()
     flow = seq.mean(0).requires_grad_()
-    out = bn(Dual(LazySeq.of(seq, chunk_bytes=4, store_bytes=1 << 20), flow, uniform_weights(4, D)))
+    out = bn(Dual(LazySeq.of(seq, chunk_bytes=1 << 20, store_bytes=1 << 20), flow, uniform_weights(4, D)))
     assert torch.equal(seq, keep)  # a stored input is left alone
-    conv = LazySeq.of(seq, chunk_bytes=4, store_bytes=1 << 20).map(lambda z: 2 * z, (2, 3, 5), D)
+    conv = LazySeq.of(seq, chunk_bytes=1 << 20, store_bytes=1 << 20).map(lambda z: 2 * z, (2, 3, 5), D)
     bn2 = BatchNormTB(3).double().train()
     out2 = bn2(Dual(conv, 2 * flow, uniform_weights(4, D)))
     assert torch.equal(seq, keep)

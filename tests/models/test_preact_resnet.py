@@ -15,6 +15,14 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+
+def assert_every_gradient(model):
+    """Every parameter has a finite gradient, non-zero except DSR's thresholds."""
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        if not name.endswith("v_threshold"):  # ∂o/∂V_th = 1[Ī > V_th]: zero at init is expected
+            assert p.grad.abs().sum() > 0, name
+
 def test_registered():
     assert {f"preact_resnet{d}" for d in (18, 20, 32, 44, 56, 110)} <= set(list_models("preact_resnet*"))
 
@@ -101,10 +109,7 @@ def test_dsr_preact18_forward_backward():
     logits = model(torch.rand(2, 3, 32, 32))
     assert logits.shape == (2, 10) and torch.isfinite(logits).all()
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-        if not name.endswith("v_threshold"):  # ∂o/∂V_th = 1[Ī > V_th]: zero at init is expected
-            assert p.grad.abs().sum() > 0, name
+    assert_every_gradient(model)
 
 
 def test_bad_input_and_conflicting_arch():
@@ -186,10 +191,7 @@ def test_imagenet_variant_trains_under_each_method(method, T, kw):
         with torch.no_grad():
             torch.testing.assert_close(logits, model(x))  # without autograd ssf/dsr run the plain tensor path
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1])).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and torch.isfinite(p.grad).all(), name
-        if not name.endswith("v_threshold"):  # ∂o/∂V_th = 1[Ī > V_th]: zero at init is expected
-            assert p.grad.abs().sum() > 0, name
+    assert_every_gradient(model)
 
 
 def test_imagenet_variant_arguments():
