@@ -31,7 +31,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--amp", choices=("bf16", "fp16"), help="train.amp: mixed precision (bf16 on CPU; fp16 or bf16 on GPU)")
     g.add_argument("--compile", action="store_true", default=None, help="train.compile: torch.compile the model")
     g.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
-                   help="train.sync_bn: SyncBatchNorm across processes (GPU only; a warning on CPU)")
+                   help="train.sync_bn: BN statistics shared by all processes (torchrun; gloo or nccl)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. optim.lr=0.05")
     p.add_argument("--resume", metavar="PATH", help="continue a run from its last.pt (exactly, on CPU)")
     _add_threads(p)

@@ -3,13 +3,14 @@
 - :class:`TimeDistributed` / :func:`seq_to_ann`: fold T into the batch for stateless modules.
 - :class:`BatchNormTB`: BN with statistics over (T, B, spatial) jointly.
 - :class:`ThresholdDependentBatchNorm` (alias :data:`TdBN`): tdBN, SPEC §6.2.
+- :func:`convert_sync_batchnorm`: both share their statistics over processes (``--sync-bn``).
 - :class:`TimeFixedDropout`: one dropout mask per sample, reused at every step (SPEC §7.2).
 - :class:`VotingLayer`: the PLIF networks' average-pool vote over the feature dim (SPEC §7.2).
 - :class:`SEWConnect`: SEW ResNet's ADD / AND / IAND connect functions (SPEC §7.1).
 - :func:`partition`, :func:`condense`, :func:`region_threshold`: the quadrant / dilated windows of
   Yao et al.'s token mixers (SPEC §7.4; :mod:`spikeforge.layers.windows`).
 """
-from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm
+from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm, convert_sync_batchnorm
 from spikeforge.layers.dropout import TimeFixedDropout
 from spikeforge.layers.sew import SEWConnect
 from spikeforge.layers.time_distributed import TimeDistributed, seq_to_ann
@@ -26,6 +27,7 @@ __all__ = [
     "VotingLayer",
     "WINDOW_KINDS",
     "condense",
+    "convert_sync_batchnorm",
     "partition",
     "region_threshold",
     "seq_to_ann",

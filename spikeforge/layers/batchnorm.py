@@ -25,14 +25,15 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from spikeforge.layers.batchnorm_sync import SyncBatchNormFunction, all_reduce_sum_, combine_over_ranks, world_size
 from spikeforge.methods.dual import Dual
 from spikeforge.methods.lazy import LazySeq
 from spikeforge.neuron.membrane import WindowedStats
 
-__all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN"]
+__all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN", "convert_sync_batchnorm"]
 
 _LAYOUTS = "[T, B, C], [T, B, C, L] or [T, B, C, H, W]"
 
@@ -75,38 +76,48 @@ class _FlowBatchNorm(torch.autograd.Function):
     σ² standing for ``μ_f + sg(μ_s − μ_f)`` and ``σ²_f + sg(σ²_s − σ²_f)`` (μ_f, σ²_f over (B, *) of f):
     ``∂L/∂f = γ·s·(g − mean(g) − s²·mean(g·(f − μ_s))·(f − μ_f))``, ``∂L/∂γ = Σ g·(f − μ_s)·s``,
     ``∂L/∂β = Σ g``. Saves f alone (autograd's composite of the same formula kept two ``[B, C, *]`` tensors).
+    With ``sync`` (``--sync-bn``; ``group`` None = all processes) μ_f and the two means of the backward run over the flow batches of all
+    processes (γ's and β's gradients stay local sums; DDP averages them). The per-channel sums are taken
+    in float32 at least: under fp16 and a loss scale they would overflow.
     """
 
     @staticmethod
     def forward(ctx, flow: Tensor, mean_s: Tensor, invstd_s: Tensor, weight: Tensor | None,
-                bias: Tensor | None) -> Tensor:
+                bias: Tensor | None, sync: bool = False, group: object | None = None) -> Tensor:
         dims = [0] + list(range(2, flow.dim()))
         shape = [1, -1] + [1] * (flow.dim() - 2)
         scale = invstd_s if weight is None else invstd_s * weight
         out = (flow - mean_s.view(shape)) * scale.view(shape)
         if bias is not None:
             out = out + bias.view(shape)
-        ctx.save_for_backward(flow, mean_s, invstd_s, flow.mean(dims), weight)
+        acc = torch.promote_types(flow.dtype, torch.float32)
+        sums = torch.stack([flow.sum(dims, dtype=acc), flow.new_full((flow.shape[1],), flow.numel() // flow.shape[1],
+                                                                     dtype=acc)])  # [Σf, n] per channel
+        sums = all_reduce_sum_(sums, group) if sync else sums
+        ctx.save_for_backward(flow, mean_s, invstd_s, (sums[0] / sums[1]).to(flow.dtype), weight, sums[1])
+        ctx.sync, ctx.group = sync, group
         return out
 
     @staticmethod
     def backward(ctx, g: Tensor):
-        flow, mean_s, invstd_s, mean_f, weight = ctx.saved_tensors
+        flow, mean_s, invstd_s, mean_f, weight, count = ctx.saved_tensors
         dims = [0] + list(range(2, flow.dim()))
         shape = [1, -1] + [1] * (flow.dim() - 2)
-        n = flow.numel() // flow.shape[1]
-        g_sum = g.sum(dims)
-        g_centred = (g * (flow - mean_s.view(shape))).sum(dims)  # Σ g·(f − μ_s)
+        acc = torch.promote_types(g.dtype, torch.float32)
+        local = torch.stack([g.sum(dims, dtype=acc),  # Σ g
+                             (g * (flow - mean_s.view(shape))).sum(dims, dtype=acc)])  # Σ g·(f − μ_s)
         grad_flow = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
+            total = all_reduce_sum_(local.clone(), ctx.group) if ctx.sync else local
+            g_sum, g_centred = (total / count.to(acc)).to(g.dtype).unbind(0)  # means over the (global) flow batch
             scale = invstd_s if weight is None else invstd_s * weight
-            k = invstd_s.square() * g_centred / n
-            grad_flow = (g - (g_sum / n).view(shape) - k.view(shape) * (flow - mean_f.view(shape))) * scale.view(shape)
+            k = invstd_s.square() * g_centred
+            grad_flow = (g - g_sum.view(shape) - k.view(shape) * (flow - mean_f.view(shape))) * scale.view(shape)
         if weight is not None and ctx.needs_input_grad[3]:
-            grad_weight = g_centred * invstd_s
+            grad_weight = (local[1] * invstd_s).to(weight.dtype)
         if ctx.needs_input_grad[4]:
-            grad_bias = g_sum
-        return grad_flow, None, None, grad_weight, grad_bias
+            grad_bias = local[0].to(g.dtype)
+        return grad_flow, None, None, grad_weight, grad_bias, None, None
 
 
 class BatchNormTB(_BatchNorm):
@@ -126,6 +137,9 @@ class BatchNormTB(_BatchNorm):
         track_running_stats: keep ``running_mean``/``running_var`` buffers (default True); if False,
             batch statistics are used in eval too.
         device, dtype: factory options of the parameters and buffers.
+        sync: in training, take μ and σ² over the batches of all processes (``--sync-bn``; see
+            :func:`convert_sync_batchnorm`): n processes with batch B compute what one computes on n·B
+            (values, running statistics and gradients). Default False. One process: no effect.
 
     Under ``ssf``/``dsr`` the input is a ``Dual(seq, flow, weights)``. Training (batch statistics):
     ``seq`` is normalised exactly as a plain input (μ_s, σ²_s over (T, B, spatial); running
@@ -164,6 +178,7 @@ class BatchNormTB(_BatchNorm):
         track_running_stats: bool = True,
         device=None,
         dtype=None,
+        sync: bool = False,
     ) -> None:
         name = type(self).__name__
         if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features <= 0:
@@ -176,6 +191,10 @@ class BatchNormTB(_BatchNorm):
             if not 0.0 <= momentum <= 1.0:
                 raise ValueError(f"{name}: momentum must lie in [0, 1] (or be None for a cumulative average), got {momentum}")
         super().__init__(num_features, eps, momentum, bool(affine), bool(track_running_stats), device, dtype)
+        #: statistics over the batches of all processes of ``process_group`` in training (``--sync-bn``)
+        self.sync = bool(sync)
+        #: the group whose batches ``sync`` combines; None = the default (world) group
+        self.process_group: object | None = None
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_input_dim(self, x: Tensor) -> None:
@@ -204,6 +223,10 @@ class BatchNormTB(_BatchNorm):
         return factor
 
     # -- forward ---------------------------------------------------------------------------
+    def _syncing(self) -> bool:
+        """Batch statistics shared with other processes in this call (``sync``, training, > 1 process)."""
+        return self.sync and self._uses_batch_stats() and world_size(self.process_group) > 1
+
     def _uses_batch_stats(self) -> bool:
         return self.training or (self.running_mean is None and self.running_var is None)
 
@@ -219,6 +242,10 @@ class BatchNormTB(_BatchNorm):
         factor = self._average_factor()
         running_mean, running_var = self._running()
         weight, bias = self._affine(x)
+        if self._syncing():
+            y = SyncBatchNormFunction.apply(x.flatten(0, 1), weight, bias, running_mean, running_var, factor, self.eps,
+                                            self.process_group)
+            return y.unflatten(0, x.shape[:2])
         y = F.batch_norm(
             x.flatten(0, 1), running_mean, running_var, weight, bias, self._uses_batch_stats(), factor, self.eps
         )
@@ -253,7 +280,8 @@ class BatchNormTB(_BatchNorm):
             factor = self._average_factor()
             running_mean, running_var = self._running()
             weight, bias = self._affine(flow)
-            if lazy.single_chunk:
+            sync = self._syncing()
+            if lazy.single_chunk and not sync:
                 seq, owned = lazy.materialize_owned(flow.dtype)
                 # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
                 # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with; in place
@@ -264,9 +292,14 @@ class BatchNormTB(_BatchNorm):
                 mean_s, invstd_s = mean_s.to(flow.dtype), invstd_s.to(flow.dtype)
             else:
                 mean_s, var_s, n, head = _windowed_var_mean(lazy, flow.dtype)
+                unbiased = n / max(n - 1, 1)
+                if sync:  # --sync-bn: the statistics of every process's sequence (float64)
+                    n, mean_s, var_s = combine_over_ranks(n, mean_s, var_s, self.process_group)
+                    unbiased = (n / (n - 1).clamp(min=1)).to(flow.dtype)
+                    mean_s, var_s = mean_s.to(flow.dtype), var_s.to(flow.dtype)
                 if running_mean is not None:
                     running_mean.mul_(1 - factor).add_(mean_s, alpha=factor)
-                    running_var.mul_(1 - factor).add_(var_s * (n / max(n - 1, 1)), alpha=factor)
+                    running_var.mul_(1 - factor).add_(var_s * unbiased, alpha=factor)
                 source = lazy if head is None else lazy.with_head(head)
                 seq_out = source.map(lambda z: F.batch_norm(z, mean_s, var_s, weight, bias, False, 0.0, self.eps),
                                      flow.shape, flow.dtype)
@@ -275,7 +308,7 @@ class BatchNormTB(_BatchNorm):
         weight, bias = self._affine(flow)
         weight = None if weight is None else weight.to(flow.dtype)
         bias = None if bias is None else bias.to(flow.dtype)
-        flow_out = _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias)
+        flow_out = _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias, sync, self.process_group)
         return Dual(seq_out, flow_out, x.weights)
 
     def _repr_options(self) -> list[str]:
@@ -288,6 +321,8 @@ class BatchNormTB(_BatchNorm):
             parts.append("affine=False")
         if not self.track_running_stats:
             parts.append("track_running_stats=False")
+        if self.sync:
+            parts.append("sync=True")
         return parts
 
     def extra_repr(self) -> str:
@@ -313,7 +348,8 @@ class ThresholdDependentBatchNorm(BatchNormTB):
         eps: added to σ² (default 1e-5).
         momentum: running-statistics factor m (default 0.1).
         gamma_init: SpikingJelly variant, γ₀ = α·V_th and no constant factor (default False).
-        affine, track_running_stats, device, dtype: as :class:`BatchNormTB`.
+        affine, track_running_stats, device, dtype, sync: as :class:`BatchNormTB` (with ``sync`` the α·V_th
+            scale is kept: only the statistics are shared).
 
     Shape:
         Input: ``[T, B, C]``, ``[T, B, C, L]`` or ``[T, B, C, H, W]``; output the same shape and dtype.
@@ -344,6 +380,7 @@ class ThresholdDependentBatchNorm(BatchNormTB):
         track_running_stats: bool = True,
         device=None,
         dtype=None,
+        sync: bool = False,
     ) -> None:
         name = type(self).__name__
         alpha = float(alpha)
@@ -358,7 +395,7 @@ class ThresholdDependentBatchNorm(BatchNormTB):
         self.alpha = alpha
         self.v_threshold = v_threshold
         self.gamma_init = bool(gamma_init)
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, sync=sync)
 
     @property
     def scale(self) -> float:
@@ -397,3 +434,24 @@ class ThresholdDependentBatchNorm(BatchNormTB):
         return ", ".join(head + opts + bn_opts + gamma + rest)
 
 TdBN = ThresholdDependentBatchNorm
+
+
+def convert_sync_batchnorm(model: nn.Module, process_group: object | None = None) -> nn.Module:
+    """``--sync-bn``: every :class:`BatchNormTB` / tdBN of ``model`` shares its training statistics over the
+    processes of ``process_group`` (None = all), in place; returns ``model``.
+
+    Unlike ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` this keeps the time-first layout (statistics
+    over T, B and space), tdBN's α·V_th and the ``Dual`` path of ssf/dsr; state dicts are unchanged.
+
+    Raises:
+        ValueError: ``model`` holds a torch BatchNorm (``nn.BatchNorm2d`` …), which reads ``[N, C, ...]``
+            batches: it names the module; use :class:`BatchNormTB` there.
+    """
+    for name, m in model.named_modules():
+        if isinstance(m, BatchNormTB):
+            m.sync, m.process_group = True, process_group
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            raise ValueError(f"--sync-bn: module {name or type(model).__name__!r} is a torch {type(m).__name__}, whose "
+                             "statistics cannot be shared over [T, B, C, ...] batches here; use "
+                             "spikeforge.layers.BatchNormTB (or TdBN) for it")
+    return model

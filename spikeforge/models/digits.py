@@ -1,7 +1,8 @@
 """``digits_snn``: the embedded default network (SPEC §9 row ``digits``).
 
 Linear 64→128 → spiking layer → Linear 128→10 → non-spiking readout (λ_r = 1: logits are the time
-mean of the per-step outputs). No BN. The spiking layer is the method's: LIF (decay λ = 0.9, κ = 1,
+mean of the per-step outputs). No BN (SPEC §9); ``batchnorm=True`` adds a :class:`BatchNormTB` after the
+first linear layer (our extension: a cheap BN model for the ``--sync-bn`` and BN tests). The spiking layer is the method's: LIF (decay λ = 0.9, κ = 1,
 V_th = 1, hard reset to 0, ATan α = 2) under bptt and ssf; DSR-IF (V_th init 1, lower bound 0.01,
 α = 0.5) under dsr.
 """
@@ -11,7 +12,7 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
-from spikeforge.layers import TimeDistributed
+from spikeforge.layers import BatchNormTB, TimeDistributed
 from spikeforge.methods import Method
 from spikeforge.methods.dual import Dual
 from spikeforge.models.base import SpikingModel
@@ -31,6 +32,8 @@ class DigitsSNN(SpikingModel):
         in_features, hidden, num_classes: layer sizes (64, 128, 10).
         method: a training method or its name (``bptt``, ``ssf``, ``dsr``).
         neuron: neuron config for bptt/ssf (default: SPEC's LIF); dsr_neuron: the DSRNode config for dsr.
+        batchnorm: a BatchNormTB(hidden) between the first linear layer (then without bias) and the neuron
+            (default False).
 
     Shape:
         x: ``[B, in_features]`` static (repeated over T) or ``[T, B, in_features]``. Output: logits ``[B, K]``.
@@ -38,16 +41,17 @@ class DigitsSNN(SpikingModel):
 
     def __init__(self, T: int = 4, in_features: int = 64, hidden: int = 128, num_classes: int = 10,
                  method: Method | str = "bptt", neuron: Mapping[str, Any] | None = None,
-                 dsr_neuron: Mapping[str, Any] | None = None) -> None:
+                 dsr_neuron: Mapping[str, Any] | None = None, batchnorm: bool = False) -> None:
         super().__init__("digits_snn", T, num_classes, (in_features,), method)
         self.in_features = in_features
-        self.fc1 = TimeDistributed(nn.Linear(in_features, hidden))
+        self.fc1 = TimeDistributed(nn.Linear(in_features, hidden, bias=not batchnorm))  # BN's β replaces the bias
+        self.bn1 = BatchNormTB(hidden) if batchnorm else nn.Identity()
         self.sn1 = self.method.make_neuron(neuron if neuron is not None else DEFAULT_NEURON,
                                            dsr=dsr_neuron if dsr_neuron is not None else DEFAULT_DSR_NEURON)
         self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes))
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
-        return self.fc2(self.sn1(self.fc1(x)))
+        return self.fc2(self.sn1(self.bn1(self.fc1(x))))
 
 
 @MODELS.register("digits_snn")

@@ -7,7 +7,6 @@ Only rank 0 writes files and prints (:attr:`Dist.main`).
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -68,12 +67,11 @@ def all_reduce_sum(values: list[float], d: Dist) -> list[float]:
 
 
 def convert_sync_bn(model: nn.Module, d: Dist) -> nn.Module:
-    """``--sync-bn``: torch's SyncBatchNorm on GPU; on CPU a warning (it is GPU-only) and the model unchanged."""
-    if d.device.type != "cuda":
-        warnings.warn("train.sync_bn: torch's SyncBatchNorm runs on CUDA only; on CPU each process keeps its own "
-                      "BatchNorm statistics", stacklevel=2)
-        return model
-    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    """``--sync-bn``: every BatchNormTB / tdBN shares its training statistics over the processes (gloo on CPU,
+    nccl on CUDA; :func:`spikeforge.layers.convert_sync_batchnorm`). With one process nothing changes."""
+    from spikeforge.layers import convert_sync_batchnorm
+
+    return convert_sync_batchnorm(model)
 
 
 def wrap_ddp(model: nn.Module, d: Dist) -> nn.Module:

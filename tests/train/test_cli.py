@@ -91,11 +91,14 @@ def test_threads_flag(capsys):
         torch.set_num_threads(before)
 
 
-def test_sync_bn_warns_on_cpu():
+def test_sync_bn_converts_batchnorm_tb_on_cpu_and_refuses_torch_batchnorm():
+    """``--sync-bn`` runs on any backend (gloo on CPU): our BN layers get ``sync``; a torch BN is named."""
     import torch
 
+    from spikeforge.layers import BatchNormTB
     from spikeforge.train.distributed import Dist, convert_sync_bn
 
-    model = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
-    with pytest.warns(UserWarning, match="SyncBatchNorm runs on CUDA only"):
-        assert convert_sync_bn(model, Dist()) is model
+    model = torch.nn.Sequential(BatchNormTB(3))
+    assert convert_sync_bn(model, Dist()) is model and model[0].sync
+    with pytest.raises(ValueError, match="torch BatchNorm1d"):
+        convert_sync_bn(torch.nn.Sequential(torch.nn.BatchNorm1d(3)), Dist())

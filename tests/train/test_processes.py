@@ -101,3 +101,21 @@ def test_two_processes_torchrun_gloo_equal_one_process(tmp_path, reference):
     for mine, ref in zip(ckpt["history"], reference["history"]):
         assert mine["test_acc"] == pytest.approx(ref["test_acc"], abs=1 / 360 + 1e-12)
         assert mine["train_loss"] == pytest.approx(ref["train_loss"], abs=1e-5)
+
+
+BN_RUN = ["--recipe", "digits", "--epochs", "1", "--batch-size", "128", "--set", "model.batchnorm=true", "--sync-bn"]
+
+
+@pytest.mark.parametrize("method", ["bptt", "ssf"])
+def test_two_processes_sync_bn_equal_one_process(tmp_path, method):
+    """A BN model (digits_snn + BatchNormTB) under ``--sync-bn``: 2 gloo processes of 64 equal 1 process of 128
+    (weights and BN running statistics to 1e-6); without ``--sync-bn`` each rank's BN sees only its 64."""
+    one = spikeforge("train", *BN_RUN, "--method", method, "--output", str(tmp_path / "one"))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "spikeforge", "train", *BN_RUN, "--method", method, "--output", str(tmp_path / "two")],
+                         env=ENV, capture_output=True, text=True, timeout=240, check=False)
+    assert two.returncode == 0, two.stderr[-3000:]
+    ref, ckpt = load_checkpoint(tmp_path / "one" / "last.pt"), load_checkpoint(tmp_path / "two" / "last.pt")
+    assert ckpt["world"] == 2 and "bn1.running_var" in ckpt["model"]
+    assert_same_weights(ckpt["model"], ref["model"], atol=1e-6)
