@@ -86,16 +86,16 @@ class _FlowBatchNorm(torch.autograd.Function):
                 bias: Tensor | None, sync: bool = False, group: object | None = None) -> Tensor:
         dims = [0] + list(range(2, flow.dim()))
         shape = [1, -1] + [1] * (flow.dim() - 2)
-        scale = invstd_s if weight is None else invstd_s * weight
+        scale = invstd_s if weight is None else invstd_s * weight.to(invstd_s.dtype)
         out = (flow - mean_s.view(shape)) * scale.view(shape)
         if bias is not None:
-            out = out + bias.view(shape)
+            out = out + bias.to(out.dtype).view(shape)
         acc = torch.promote_types(flow.dtype, torch.float32)
         sums = torch.stack([flow.sum(dims, dtype=acc), flow.new_full((flow.shape[1],), flow.numel() // flow.shape[1],
                                                                      dtype=acc)])  # [Σf, n] per channel
         sums = all_reduce_sum_(sums, group) if sync else sums
         ctx.save_for_backward(flow, mean_s, invstd_s, (sums[0] / sums[1]).to(flow.dtype), weight, sums[1])
-        ctx.sync, ctx.group = sync, group
+        ctx.sync, ctx.group, ctx.bias_dtype = sync, group, None if bias is None else bias.dtype
         return out
 
     @staticmethod
@@ -110,13 +110,13 @@ class _FlowBatchNorm(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             total = all_reduce_sum_(local.clone(), ctx.group) if ctx.sync else local
             g_sum, g_centred = (total / count.to(acc)).to(g.dtype).unbind(0)  # means over the (global) flow batch
-            scale = invstd_s if weight is None else invstd_s * weight
+            scale = invstd_s if weight is None else invstd_s * weight.to(invstd_s.dtype)
             k = invstd_s.square() * g_centred
             grad_flow = (g - g_sum.view(shape) - k.view(shape) * (flow - mean_f.view(shape))) * scale.view(shape)
-        if weight is not None and ctx.needs_input_grad[3]:
-            grad_weight = (local[1] * invstd_s).to(weight.dtype)
+        if weight is not None and ctx.needs_input_grad[3]:  # in γ's own dtype: no fp16 overflow of the sum
+            grad_weight = (local[1] * invstd_s.to(acc)).to(weight.dtype)
         if ctx.needs_input_grad[4]:
-            grad_bias = local[0].to(g.dtype)
+            grad_bias = local[0].to(ctx.bias_dtype)
         return grad_flow, None, None, grad_weight, grad_bias, None, None
 
 
@@ -305,9 +305,7 @@ class BatchNormTB(_BatchNorm):
                                      flow.shape, flow.dtype)
                 invstd_s = (var_s + self.eps).rsqrt()
 
-        weight, bias = self._affine(flow)
-        weight = None if weight is None else weight.to(flow.dtype)
-        bias = None if bias is None else bias.to(flow.dtype)
+        weight, bias = self._affine(flow)  # γ, β in their own dtype; cast to the flow's inside
         flow_out = _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias, sync, self.process_group)
         return Dual(seq_out, flow_out, x.weights)
 

@@ -310,3 +310,30 @@ def test_extra_repr():
         repr(TdBN(8, alpha=INV_SQRT2, v_threshold=0.5, gamma_init=True, eps=1e-3))
         == "ThresholdDependentBatchNorm(8, alpha=0.707107, v_threshold=0.5, eps=0.001, gamma_init=True)"
     )
+
+
+def test_flow_batchnorm_fp16_backward_sums_do_not_overflow():
+    """ssf/dsr under ``--amp fp16``: the flow BN's backward sums Σg and Σg·(f − μ) over 65,536 values per
+    channel of a loss-scaled gradient (|g| ~ 8) pass fp16's 65,504; taken in fp16 they were inf and every
+    gradient NaN. Against the float64 evaluation of the same formula (on the same fp16 inputs)."""
+    from spikeforge.layers.batchnorm import _FlowBatchNorm
+
+    g = torch.Generator().manual_seed(0)
+    flow = (torch.randn(64, 2, 32, 32, generator=g) + 0.5).half().requires_grad_(True)
+    grad_out = (torch.randn(64, 2, 32, 32, generator=g) * 8 + 4).half()
+    mean_s, invstd_s = torch.tensor([0.4, 0.6]).half(), torch.tensor([0.9, 1.1]).half()
+    weight = torch.tensor([1.5, 0.5], requires_grad=True)  # float32 parameter, as under autocast
+    bias = torch.tensor([0.1, -0.2], requires_grad=True)
+    _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias).backward(grad_out)
+    assert torch.isfinite(flow.grad).all() and torch.isfinite(weight.grad).all() and torch.isfinite(bias.grad).all()
+    assert weight.grad.dtype == torch.float32 and bias.grad.dtype == torch.float32
+
+    f, gg = flow.detach().double(), grad_out.double()
+    ms, s, w = mean_s.double().view(1, -1, 1, 1), invstd_s.double().view(1, -1, 1, 1), weight.detach().double()
+    dims = (0, 2, 3)
+    mean_f = f.mean(dims, keepdim=True)
+    ref = w.view(1, -1, 1, 1) * s * (gg - gg.mean(dims, keepdim=True)
+                                     - s.square() * (gg * (f - ms)).mean(dims, keepdim=True) * (f - mean_f))
+    torch.testing.assert_close(flow.grad.double(), ref, rtol=2e-3, atol=2e-2)
+    torch.testing.assert_close(weight.grad.double(), (gg * (f - ms) * s).sum(dims), rtol=1e-3, atol=0)  # fp16 products
+    torch.testing.assert_close(bias.grad.double(), gg.sum(dims), rtol=1e-4, atol=0)

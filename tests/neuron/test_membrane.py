@@ -110,3 +110,21 @@ def test_windowed_stats_equal_one_pass(dtype, tol):
     assert stats.count == 7 * 4 * 5 * 6
     with pytest.raises(ValueError, match="no window"):
         WindowedStats().result(torch.float32)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_windowed_stats_low_precision_window_does_not_overflow(dtype):
+    """One window of 65,536 values per channel with σ = 4: Σd² ≈ 10^6 is past fp16's 65,504, so sums taken
+    in the window's dtype give an infinite variance (which then reached the running statistics under
+    ``--amp fp16``). The statistics must equal float64's of the same (rounded) values."""
+    from spikeforge.neuron.membrane import WindowedStats
+
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(2, 32, 2, 32, 32, generator=g) * 4.0 + 1.0).to(dtype)  # 2·32·32·32 = 65,536 per channel
+    stats = WindowedStats()
+    stats.add(x)
+    mean, var = stats.result(torch.float64)
+    var_ref, mean_ref = torch.var_mean(x.double(), (0, 1, 3, 4), correction=0)
+    assert torch.isfinite(var).all()
+    torch.testing.assert_close(mean, mean_ref, rtol=0, atol=1e-4)
+    torch.testing.assert_close(var, var_ref, rtol=1e-4, atol=0)
