@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,28 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def rng_states() -> dict[str, Any]:
-    """The global RNG states of torch (CPU and CUDA), numpy and Python ``random``."""
+    """The global RNG states of torch (CPU and every CUDA device), numpy and Python ``random``."""
     return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
 
 def set_rng_states(states: dict[str, Any]) -> None:
-    """Restore what :func:`rng_states` returned."""
+    """Restore what :func:`rng_states` returned.
+
+    CUDA generators are restored device by device for the devices that exist here: a checkpoint written
+    with more GPUs than this machine has restores the first ones and warns (the run goes on; the dropped
+    devices' streams were not used by this rank's device). Saved on a machine without CUDA: the CUDA
+    generators are left as they are.
+    """
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
-    if states.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+    cuda = states.get("cuda")
+    if cuda is None or not torch.cuda.is_available():
+        return
+    present = torch.cuda.device_count()
+    if len(cuda) > present:
+        warnings.warn(f"checkpoint holds CUDA RNG states of {len(cuda)} devices, this machine has {present}: "
+                      f"restoring devices 0..{present - 1} only", stacklevel=2)
+    for index, state in enumerate(cuda[:present]):
+        torch.cuda.set_rng_state(state, device=index)

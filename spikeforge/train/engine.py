@@ -14,6 +14,7 @@ epochs; B (``train.val_fraction > 0``) = the test accuracy at the epoch of the b
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -70,6 +71,18 @@ def _eval_loader(dataset: Any, batch_size: int, d: Dist, workers: int) -> DataLo
     return DataLoader(dataset, batch_sampler=sampler, num_workers=workers)
 
 
+def configure_backends(deterministic: bool, device: torch.device) -> None:
+    """``train.deterministic``: deterministic algorithms (warn where none exists), cuDNN autotuning off and
+    cuBLAS's fixed workspace (``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless set; CUDA reads it when cuBLAS
+    starts). Otherwise on CUDA: cuDNN autotuning on (``cudnn.benchmark``; shapes are fixed within a run)."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
 def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     """Build data, model (sync-BN, DDP, compile), loss, optimizer, schedule and scaler for this rank."""
     t = cfg["train"]
@@ -77,9 +90,7 @@ def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
-    if t["deterministic"]:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    configure_backends(bool(t["deterministic"]), d.device)
     sets = build_datasets(cfg)
     model = build_model(cfg)
     if t["sync_bn"]:

@@ -1,5 +1,6 @@
 """The engine in-process on the embedded digits: learning, files, protocols, resume, NaN, AMP, eval."""
 import csv
+import os
 import math
 
 import pytest
@@ -154,3 +155,22 @@ def test_resume_takes_a_new_learning_rate(tmp_path):
     resumed = train(digits(tmp_path, **keys, **{"optim.lr": 0.0}), log=quiet, resume=tmp_path / "last.pt")
     assert all(torch.equal(v, after_one[k]) for k, v in resumed["model"].state_dict().items())
     assert load_checkpoint(tmp_path / "last.pt")["history"][-1]["lr"] == 0.0
+
+
+def test_configure_backends_deterministic_sets_cublas_workspace_and_cuda_autotunes(monkeypatch):
+    import torch.backends.cudnn as cudnn
+
+    calls = []
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda on, warn_only=False: calls.append((on, warn_only)))
+    monkeypatch.setattr(cudnn, "benchmark", False)
+    engine.configure_backends(False, torch.device("cuda"))
+    assert cudnn.benchmark is True and calls == [] and "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    engine.configure_backends(True, torch.device("cuda"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8" and calls == [(True, True)] and cudnn.benchmark is False
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":16:8")  # the user's choice stays
+    engine.configure_backends(True, torch.device("cpu"))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+    cudnn.benchmark = False
+    engine.configure_backends(False, torch.device("cpu"))
+    assert cudnn.benchmark is False

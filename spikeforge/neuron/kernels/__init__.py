@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import warnings
+
 from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
@@ -21,17 +23,30 @@ KERNELS.register("torch", ReferenceKernel)
 
 @KERNELS.register("auto")
 class AutoKernel(Kernel):
-    """Dispatches each call to the first kernel of :attr:`preference` that can run it."""
+    """Dispatches each call to the first kernel of :attr:`preference` that can run it.
+
+    On CUDA, falling back to the per-step ``torch`` loop (no Triton, a plain-callable surrogate, an
+    unsupported dtype) costs several times the fused kernel's time, so it warns with the reason (once per
+    reason: Python's default warning filter). On the CPU the loop is the documented path for float64 and
+    plain callables, and stays silent.
+    """
 
     name = "auto"
     preference = {"cpu": ("cpu", "torch"), "cuda": ("triton", "torch")}
 
     def choose(self, x: Tensor, rule: NeuronRule) -> Kernel:
+        reasons = []
         for name in self.preference.get(x.device.type, ("torch",)):
-            if name in KERNELS:
-                kernel = KERNELS.get(name)
-                if kernel.unavailable(x, rule) is None:
-                    return kernel
+            if name == "torch" or name not in KERNELS:
+                continue
+            kernel = KERNELS.get(name)
+            reason = kernel.unavailable(x, rule)
+            if reason is None:
+                return kernel
+            reasons.append(f"{name}: {reason}")
+        if x.device.type == "cuda":
+            warnings.warn("neuron backend 'auto' runs the per-step torch loop on CUDA (slow): "
+                          + "; ".join(reasons), RuntimeWarning, stacklevel=3)
         return KERNELS.get("torch")
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule, return_v=False):
