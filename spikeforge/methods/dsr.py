@@ -93,7 +93,8 @@ class DSRNode(BaseNode):
 
     def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
         lam, gain = (1.0, 1.0) if self.kind == "if" else (self.beta, 1.0 - self.beta)
-        return torch.tensor(lam, dtype=like.dtype, device=like.device), torch.tensor(gain, dtype=like.dtype, device=like.device)
+        return (torch.full((), lam, dtype=like.dtype, device=like.device),
+                torch.full((), gain, dtype=like.dtype, device=like.device))
 
     def spike_value(self, like: Tensor) -> Tensor:
         """V_th (IF) or V_th/Δt (LIF), differentiable in V_th."""

@@ -116,7 +116,8 @@ def masked_flow(value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor | float
 
     ``straight_through(value, mask·scale·flow + vth·vth_mask·vth_scale)`` with bool masks ``[B, ...]``
     (the one-step rules of SSF and DSR); ``scale`` a scalar, ``vth`` a 0-dim tensor."""
-    scale = torch.as_tensor(scale, dtype=flow.dtype, device=flow.device).detach()
+    scale = (scale.detach().to(flow.dtype) if isinstance(scale, Tensor)
+             else torch.full((), scale, dtype=flow.dtype, device=flow.device))  # no host-to-device copy
     if vth is None:
         vth, vth_mask = flow.new_zeros(()), mask.new_zeros(())
     return _MaskedFlowGrad.apply(value, flow, mask, scale, vth, vth_mask, float(vth_scale))
@@ -124,7 +125,8 @@ def masked_flow(value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor | float
 
 def decay_weights(decay: Tensor | float, T: int, dtype: torch.dtype = torch.float32, device=None) -> Tensor:
     """w_t = λ^(T−1−t) / Σ_s λ^(T−1−s), t = 0..T−1 (SPEC §4): ``[T]``, no gradient."""
-    lam = torch.as_tensor(decay, dtype=torch.float64, device=device).detach()
+    lam = (decay.detach().to(device=device, dtype=torch.float64) if isinstance(decay, Tensor)
+           else torch.full((), decay, dtype=torch.float64, device=device))
     w = lam ** torch.arange(T - 1, -1, -1, dtype=torch.float64, device=device)
     return (w / w.sum()).to(dtype)
 

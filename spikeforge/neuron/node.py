@@ -140,8 +140,13 @@ class BaseNode(nn.Module):
         raise NotImplementedError
 
     def threshold(self, like: Tensor) -> Tensor:
-        """V_th as a 0-dim tensor of ``like``'s dtype (differentiable when learnable)."""
-        return torch.as_tensor(self.v_threshold, device=like.device).to(like.dtype)
+        """V_th as a 0-dim tensor of ``like``'s dtype and device (differentiable when learnable).
+
+        A fixed V_th is filled on the device (``torch.full``: no host-to-device copy, so no host
+        synchronisation in a training step); a learnable one is the parameter cast to ``like``'s dtype."""
+        if isinstance(self.v_threshold, Tensor):
+            return self.v_threshold.to(device=like.device, dtype=like.dtype)
+        return torch.full((), self.v_threshold, dtype=like.dtype, device=like.device)
 
     def check_v_init(self, x: Tensor, v_init: Tensor | None) -> None:
         if v_init is None:
@@ -257,8 +262,9 @@ class LIFNode(BaseNode):
         self._given_decay = decay is not None
 
     def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        make = lambda v: torch.tensor(v, dtype=like.dtype, device=like.device)  # noqa: E731
-        return make(self.decay), make(self.input_gain)
+        # filled on the device: no host-to-device copy (no host synchronisation per call)
+        return (torch.full((), self.decay, dtype=like.dtype, device=like.device),
+                torch.full((), self.input_gain, dtype=like.dtype, device=like.device))
 
     def _charge_repr(self) -> list[str]:
         if self._given_decay:
@@ -335,12 +341,11 @@ class Readout(nn.Module):
         self.output = output
 
     def cumulative_gains(self, T: int, like: Tensor) -> Tensor:
-        """c_t = Σ_{s<=t} λ^(t−s)·κ, t = 0..T−1: ∂u[t]/∂(a constant input) (SPEC §4 "Output layer")."""
-        c, out = 0.0, []
-        for _ in range(T):
-            c = self.decay * c + self.input_gain
-            out.append(c)
-        return torch.tensor(out, dtype=like.dtype, device=like.device)
+        """c_t = Σ_{s<=t} λ^(t−s)·κ = κ·Σ_{j<=t} λ^j, t = 0..T−1: ∂u[t]/∂(a constant input) (SPEC §4 "Output
+        layer"). ``[T]`` in ``like``'s dtype, computed on its device in float64 (no host-to-device copy)."""
+        powers = torch.full((T,), self.decay, dtype=torch.float64, device=like.device).cumprod(0) / self.decay \
+            if self.decay != 0.0 else (torch.arange(T, device=like.device) == 0).to(torch.float64)
+        return (powers.cumsum(0) * self.input_gain).to(like.dtype)
 
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
         if not isinstance(x, Tensor) and hasattr(x, "flow"):

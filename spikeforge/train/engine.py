@@ -141,7 +141,7 @@ class _Saver:
     def checkpoint(self, prog: Progress, name: str = "last.pt") -> Path | None:
         """Save the state after ``prog`` (mid-epoch sums summed over ranks; every rank's RNG states)."""
         p = self.p
-        sums = all_reduce_sum(prog.sums, p.dist) if prog.step else [0.0, 0.0, 0.0]
+        sums = all_reduce_sum(prog.settle(), p.dist) if prog.step else [0.0, 0.0, 0.0]
         rngs = all_gather_objects(rng_states(), p.dist)
         if self.out is None or not p.dist.main:
             return None

@@ -56,11 +56,32 @@ class Parts:
     input_dims: int
 
 
+class StepSums:
+    """[loss·B, correct predictions, B] summed over steps on the device, float64: adding a step never waits
+    on the host; :meth:`read` does, once."""
+
+    def __init__(self) -> None:
+        self.total: Tensor | None = None
+
+    def add(self, loss: Tensor, logits: Tensor, y: Tensor) -> None:
+        step = torch.stack([loss.detach().double() * y.shape[0], (logits.argmax(1) == y).sum().double(),
+                            torch.full((), y.shape[0], dtype=torch.float64, device=y.device)])
+        self.total = step if self.total is None else self.total.add_(step)
+
+    def read(self) -> list[float]:
+        """The sums so far as Python floats (a host read), then start again from zero."""
+        out = [0.0, 0.0, 0.0] if self.total is None else self.total.tolist()
+        self.total = None
+        return out
+
+
 @dataclass
 class Progress:
     """Where the run is: ``epoch`` epochs done, ``step`` batches of the next epoch done, ``global_step`` in all;
-    ``sums`` = [loss·samples, correct, samples] of the epoch so far (summed over ranks at checkpoints);
-    ``history`` one row per finished epoch; ``rates`` per-layer firing rates per evaluated epoch."""
+    ``sums`` = [loss·samples, correct, samples] of the epoch so far (summed over ranks at checkpoints), with
+    the steps since the last read kept on the device in ``pending`` (read by :meth:`settle`, so a step never
+    waits on the host for its metrics); ``history`` one row per finished epoch; ``rates`` per-layer firing
+    rates per evaluated epoch."""
 
     epoch: int = 0
     step: int = 0
@@ -68,6 +89,12 @@ class Progress:
     sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     history: list[dict[str, Any]] = field(default_factory=list)
     rates: list[dict[str, Any]] = field(default_factory=list)
+    pending: StepSums = field(default_factory=lambda: StepSums())
+
+    def settle(self) -> list[float]:
+        """Fold ``pending`` into ``sums`` (one host read) and return ``sums``."""
+        self.sums = [a + b for a, b in zip(self.sums, self.pending.read())]
+        return self.sums
 
 
 class StopFlag:
@@ -119,6 +146,8 @@ def train_epoch(p: Parts, prog: Progress, stop: StopFlag, on_step: Callable[[], 
 
     ``on_step`` runs after each step (periodic checkpoints). Raises :class:`NonFiniteLoss` before applying a
     step whose loss (on any rank) is not finite, :class:`StopRequested` after a step during which SIGINT came.
+    The finiteness check is the step's one host read (so a NaN step is never applied); the metrics stay on
+    the device (:class:`StepSums`) until the epoch ends or a checkpoint reads them.
     """
     t = p.cfg["train"]
     p.net.train()
@@ -146,17 +175,13 @@ def train_epoch(p: Parts, prog: Progress, stop: StopFlag, on_step: Callable[[], 
             torch.nn.utils.clip_grad_norm_(p.model.parameters(), float(t["clip_grad"]))
         p.scaler.step(p.optimizer)
         p.scaler.update()
-        n = y.shape[0]
-        logits = out.logits if hasattr(out, "logits") else out
-        prog.sums[0] += float(loss.item()) * n
-        prog.sums[1] += float((logits.argmax(1) == y).sum().item())
-        prog.sums[2] += n
+        prog.pending.add(loss, out.logits if hasattr(out, "logits") else out, y)
         prog.step += 1
         prog.global_step += 1
         on_step()
         if stopping:
             raise StopRequested()
-    loss_sum, correct, total = all_reduce_sum(prog.sums, p.dist)
+    loss_sum, correct, total = all_reduce_sum(prog.settle(), p.dist)
     return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1)}
 
 
@@ -165,16 +190,14 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, dist: Dis
              amp: str | None = None, desc: str = "eval") -> dict[str, float]:
     """Mean loss and accuracy of ``model`` over ``loader`` (this rank's shard; summed over ranks)."""
     model.eval()
-    sums = [0.0, 0.0, 0.0]
+    sums = StepSums()
     for x, y in _bar(loader, desc, dist.main):
         x, y = time_first(x.to(dist.device), input_dims), y.to(dist.device)
         with autocast(amp, dist.device):
             out = model.forward_output(x)
             loss = loss_fn(out, y)
-        sums[0] += float(loss.item()) * y.shape[0]
-        sums[1] += float((out.logits.argmax(1) == y).sum().item())
-        sums[2] += y.shape[0]
-    loss_sum, correct, total = all_reduce_sum(sums, dist)
+        sums.add(loss, out.logits, y)
+    loss_sum, correct, total = all_reduce_sum(sums.read(), dist)
     if total == 0:
         raise ValueError(f"{desc}: the data set is empty")
     return {"loss": loss_sum / total, "acc": correct / total}
