@@ -48,8 +48,20 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--recipe", "nope"], "recipe 'nope' is not known; choose one of:"),
-    (["train", "--set", "optim.foo=1"], "optimizer 'adam': bad option"),
+    (["train", "--recipe", "nope"], "recipe 'nope' is not known; `spikeforge recipes` lists all"),
+    (["train", "--recipe", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
+    (["train", "--recipe", "digits", "--config", "x.yaml"], "--recipe digits and --config x.yaml both name a config"),
+    (["train", "--set", "optim.foo=1"],
+     "optimizer 'adam' has no option optim.foo; valid: optim.lr, optim.weight_decay, optim.betas, optim.eps"),
+    (["train", "--set", "optim.betas=[0.9]"], "optim.betas must be a list of 2 numbers, got [0.9]"),
+    (["train", "--set", "schedule.warmup_stepz=5"], "schedule 'cosine' has no option schedule.warmup_stepz; valid:"),
+    (["train", "--set", "train.epochs=abc"], "--set: train.epochs must be an integer >= 1, got 'abc'"),
+    (["train", "--set", "train.epochs=2.5"], "--set: train.epochs must be an integer >= 1, got 2.5"),
+    (["train", "--set", "optim.lr=abc"], "--set: optim.lr must be a number >= 0, got 'abc'"),
+    (["train", "--set", "train.compile=maybe"], "--set: train.compile must be true or false, got 'maybe'"),
+    (["train", "--device", "gpu"], "--device: train.device must be cpu or cuda (cuda:N for one GPU), got 'gpu'"),
+    (["models", "xyz"], "no model name matches 'xyz'; `spikeforge models` lists all"),
+    (["recipes", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
     (["train", "--set", "train.foo=1"], "unknown key 'train.foo'"),
     (["train", "--model", "resnet999"], "model 'resnet999' is not registered"),
     (["train", "--method", "bpt"], "method 'bpt' is not registered; choose one of: bptt, dsr, ssf"),
@@ -61,7 +73,8 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
 ])
 def test_errors_are_clear(argv, message, capsys):
     assert main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_missing_data_files_are_named(tmp_path, capsys):
