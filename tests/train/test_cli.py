@@ -112,3 +112,30 @@ def test_sync_bn_warns_on_cpu():
     model = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
     with pytest.warns(UserWarning, match="SyncBatchNorm runs on CUDA only"):
         assert convert_sync_bn(model, Dist()) is model
+
+
+def test_models_takes_a_part_of_a_name(capsys):
+    """Issue 22: `spikeforge models sew_7` lists the names containing it (a shell pattern still works)."""
+    assert main(["models", "sew_7"]) == 0
+    assert capsys.readouterr().out.split()[0] == "sew_7b_gesture"
+    assert main(["models", "sew_7*"]) == 0
+    assert capsys.readouterr().out.split()[0] == "sew_7b_gesture"
+
+
+def test_recipes_name_prints_its_yaml_and_a_part_lists_matches(capsys):
+    from spikeforge.train import config as C
+
+    assert main(["recipes", "digits"]) == 0
+    assert capsys.readouterr().out == C.recipe_text("digits")
+    assert main(["recipes", "plif-"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == [n for n in C.list_recipes() if n.startswith("plif-")] and len(names) == 6
+
+
+def test_digits_recipe_runs_on_one_thread(capsys):
+    """Issue 22: a tiny model on a busy machine: the digits recipe sets train.threads 1; --threads overrides it."""
+    import torch
+
+    torch.set_num_threads(2)
+    assert main(["train", "--epochs", "1", "--batch-size", "512"]) == 0
+    assert torch.get_num_threads() == 1 and ", 1 threads, " in capsys.readouterr().out
