@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["build_parser", "main"]
 
@@ -15,8 +16,8 @@ __all__ = ["build_parser", "main"]
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model from a recipe (default: digits)",
                        description="Train from a recipe; several processes: torchrun --nproc-per-node N -m spikeforge train ...")
-    p.add_argument("--recipe", default="digits", help="recipe name (see `spikeforge recipes`)")
-    p.add_argument("--config", help="a YAML config file used instead of --recipe")
+    p.add_argument("--recipe", help="recipe name (default: digits; see `spikeforge recipes`)")
+    p.add_argument("--config", help="a YAML config file used instead of --recipe (e.g. a run's config.yaml)")
     g = p.add_argument_group("overrides (each maps to one config key; registry defaults < recipe < flags < --set)")
     g.add_argument("--data-dir", dest="data_dir", help="data.root: the data set's files")
     g.add_argument("--model", help="model.name")
@@ -27,20 +28,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--batch-size", dest="batch_size", type=int, help="train.batch_size (global, all processes together)")
     g.add_argument("--seed", type=int, help="train.seed")
     g.add_argument("--device", help="train.device: cpu or cuda")
-    g.add_argument("--output", help="train.output: run directory (config.yaml, metrics.csv, firing_rates.csv, last.pt, best.pt)")
+    g.add_argument("--output", help="train.output: run directory (config.yaml, metrics.csv, firing_rates.csv, last.pt, "
+                                    "best.pt); default runs/<recipe>; an earlier run there is kept: this one goes to "
+                                    "<dir>-1, -2, ... unless --overwrite")
     g.add_argument("--amp", choices=("bf16", "fp16"), help="train.amp: mixed precision (bf16 on CPU; fp16 or bf16 on GPU)")
     g.add_argument("--compile", action="store_true", default=None, help="train.compile: torch.compile the model")
     g.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
                    help="train.sync_bn: BN statistics shared by all processes (torchrun; gloo or nccl)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. optim.lr=0.05")
-    p.add_argument("--resume", metavar="PATH", help="continue a run from its last.pt (exactly, on CPU)")
-    _add_threads(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into --output even if it holds an earlier run (that run's files are deleted)")
+    p.add_argument("--resume", metavar="RUN_DIR|PATH",
+                   help="continue a run (its directory, or a last.pt/best.pt) in the checkpoint's own directory, "
+                        "with its saved config; flags change settings from there on and are listed; "
+                        "another --model/--method is refused")
+    _add_threads(p, "train.threads: torch CPU threads of this process (default: the recipe's, else torch's; "
+                    "1 is fastest for small models on a busy machine)")
     p.set_defaults(func=_cmd_train)
 
 
-def _add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="torch CPU threads of this process (default: torch's; 1 is fastest for small models on a busy machine)")
+def _add_threads(p: argparse.ArgumentParser,
+                 text: str = "torch CPU threads of this process (default: torch's; 1 is fastest for small models)") -> None:
+    p.add_argument("--threads", type=int, metavar="N", help=text)
 
 
 def _set_threads(args: argparse.Namespace) -> None:
@@ -61,14 +70,34 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train,
     )
 
+    from spikeforge.train.optim import check_sections
+    from spikeforge.train.rundir import checkpoint_path
+
     _set_threads(args)
+    resume = None
     if args.resume:
-        cfg = load_checkpoint(args.resume)["config"]  # the run's own config; flags below may change it
+        if args.recipe or args.config:
+            raise ValueError("--resume continues a run with its saved config; --recipe/--config start a new run: "
+                             "give one or the other")
+        resume = checkpoint_path(args.resume)
+        cfg = load_checkpoint(resume)["config"]  # the run's own config; flags below may change it
+        C.set_key(cfg, "train.output", str(resume.parent))  # continue the run the checkpoint belongs to
+    elif args.recipe and args.config:
+        raise ValueError(f"--recipe {args.recipe} and --config {args.config} both name a config; give one "
+                         "(flags and --set change single keys of it)")
+    elif args.config:
+        cfg = C.load_config(args.config)
+        if cfg["train"]["output"] is None:
+            cfg["train"]["output"] = f"runs/{Path(args.config).stem}"
     else:
-        cfg = C.load_config(args.config) if args.config else C.load_recipe(args.recipe)
+        name = args.recipe or "digits"
+        cfg = C.load_recipe(name)
+        if cfg["train"]["output"] is None:
+            cfg["train"]["output"] = f"runs/{name}"
     C.apply_overrides(cfg, vars(args), args.set)
+    check_sections(cfg)
     try:
-        result = train(cfg, resume=args.resume)
+        result = train(cfg, resume=resume, overwrite=args.overwrite)
     except StopRequested as err:
         if _is_main():
             print(f"spikeforge train: {err}", file=sys.stderr)
@@ -120,14 +149,32 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _add_recipes(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recipes", help="list recipes with their paper, table, target and assumed keys")
+    p = sub.add_parser("recipes", help="list recipes with their paper, table, target and assumed keys; "
+                                       "`spikeforge recipes NAME` prints one recipe's YAML")
+    p.add_argument("name", nargs="?", metavar="NAME|PATTERN",
+                   help="a recipe name (prints its YAML) or a part of names / a shell pattern (lists those)")
     p.set_defaults(func=_cmd_recipes)
 
 
+def _pattern(text: str | None) -> str:
+    """A shell pattern from a command-line word: ``sew`` -> ``*sew*``; ``sew*`` stays as it is."""
+    if text is None:
+        return "*"
+    return text if any(c in text for c in "*?[") else f"*{text}*"
+
+
 def _cmd_recipes(args: argparse.Namespace) -> int:
+    import fnmatch
+
     from spikeforge.train import config as C
 
-    for name in C.list_recipes():
+    if args.name in C.list_recipes():
+        print(C.recipe_text(args.name), end="")
+        return 0
+    names = [n for n in C.list_recipes() if fnmatch.fnmatchcase(n, _pattern(args.name))]
+    if not names:
+        C.recipe_text(args.name)  # raises, suggesting close names
+    for name in names:
         meta = C.load_recipe(name)["meta"]
         assumed = ", ".join(meta["assumed"]) if meta["assumed"] else "-"
         print(f"{name:32s} {meta['paper'] or '-'} | table {meta['table'] or '-'} | "
@@ -153,14 +200,17 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list registered models with parameter counts")
-    p.add_argument("pattern", nargs="?", default="*")
+    p.add_argument("pattern", nargs="?", help="a part of the name (sew) or a shell pattern (sew_resnet*)")
     p.set_defaults(func=_cmd_models)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
     from spikeforge.models import create_model, list_models
 
-    for name in list_models(args.pattern):
+    names = list_models(_pattern(args.pattern))
+    if not names:
+        raise ValueError(f"no model name matches {args.pattern!r}; `spikeforge models` lists all {len(list_models())}")
+    for name in names:
         model = create_model(name)
         n = sum(p.numel() for p in model.parameters())
         print(f"{name:28s} {n:>12,d} params  T={getattr(model, 'T', '-')}")
@@ -193,12 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"spikeforge {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            return args.func(args)
+        except (ValueError, FileNotFoundError) as err:
+            print(f"spikeforge {args.command}: error: {err}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:  # before training installs its own handler (start-up), or a second Ctrl-C
+        print("spikeforge: interrupted (Ctrl-C) before a checkpoint could be saved; nothing new was written",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -18,16 +18,28 @@ from spikeforge.data.frames import events_to_frames
 from spikeforge.data.nmnist_bin import read_nmnist
 from spikeforge.data.registry import DATASETS
 from spikeforge.data.rtd import random_temporal_delete
+from spikeforge.data.sources import SOURCES, where_to_get
 
 __all__ = [
-    "DATASETS", "create_dataset", "list_datasets",
+    "DATASETS", "SOURCES", "create_dataset", "list_datasets",
     "read_nmnist", "read_aedat31", "read_aedat2", "events_to_frames", "random_temporal_delete",
 ]
 
 
 def create_dataset(name: str, root: str | None = None, split: str = "train", **kwargs: Any) -> Dataset:
-    """The dataset registered as ``name``, read from ``root`` (unused by embedded sets), one ``split``."""
-    return DATASETS.get(name, root=root, split=split, **kwargs)
+    """The dataset registered as ``name``, read from ``root`` (unused by embedded sets), one ``split``.
+
+    Raises:
+        ValueError: no ``root`` for a set read from files; FileNotFoundError: its files are missing. Both
+            say what ``--data-dir`` must hold and where the data set comes from (:mod:`.sources`).
+    """
+    builder = DATASETS.lookup(name)
+    if root is None and name in SOURCES:
+        raise ValueError(f"data {name!r} is read from files: {where_to_get(name)}")
+    try:
+        return builder(root=root, split=split, **kwargs)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}; {where_to_get(name)}") if name in SOURCES else err from None
 
 
 def list_datasets(pattern: str = "*") -> list[str]:

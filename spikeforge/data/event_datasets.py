@@ -35,6 +35,7 @@ from spikeforge.data.frames import cached_frames, events_to_frames, frame_key, p
 from spikeforge.data.nmnist_bin import read_nmnist
 from spikeforge.data.registry import DATASETS
 from spikeforge.data.rtd import random_temporal_delete  # noqa: F401  (re-exported by spikeforge.data)
+from spikeforge.data.sources import where_to_get
 from spikeforge.data.transforms import RandomCrop
 
 __all__ = ["EventFrames", "EventSample", "nmnist_samples", "gesture_samples", "cifar10_dvs_samples",
@@ -61,10 +62,10 @@ def _check_split(name: str, split: str) -> None:
 
 def _check_root(name: str, root: str | os.PathLike | None) -> str:
     if root is None:
-        raise ValueError(f"{name}: needs root, the folder holding the data set")
+        raise ValueError(f"{name} is read from files: {where_to_get(name)}")
     root = os.fspath(root)
     if not os.path.isdir(root):
-        raise ValueError(f"{name}: root {root!r} is not a folder")
+        raise ValueError(f"{name}: root {root!r} is not a folder; {where_to_get(name)}")
     return root
 
 
@@ -81,7 +82,7 @@ def nmnist_samples(root: str | os.PathLike, split: str) -> list[EventSample]:
     root = _check_root("nmnist", root)
     top = os.path.join(root, "Train" if split == "train" else "Test")
     if not os.path.isdir(top):
-        raise ValueError(f"nmnist: expected the folder {top!r} (layout Train|Test/<digit>/<id>.bin)")
+        raise ValueError(f"nmnist: expected the folder {top!r}; {where_to_get('nmnist')}")
     missing = [d for d in map(str, range(10)) if not os.path.isdir(os.path.join(top, d))]
     if missing:
         raise ValueError(f"nmnist: {top!r} lacks the digit folder(s) {', '.join(missing)} "
@@ -100,8 +101,8 @@ def _gesture_dir(root: str) -> str:
     for d in (root, os.path.join(root, "DvsGesture")):
         if any(os.path.isfile(os.path.join(d, f"trials_to_{s}.txt")) for s in SPLITS):
             return d
-    raise ValueError(f"dvs128_gesture: no trials_to_train.txt / trials_to_test.txt in {root!r} or its DvsGesture/ "
-                     "(layout userNN_<lighting>.aedat + userNN_<lighting>_labels.csv + trials files)")
+    raise ValueError(f"dvs128_gesture: no trials_to_train.txt / trials_to_test.txt in {root!r} or its DvsGesture/; "
+                     f"{where_to_get('dvs128_gesture')}")
 
 
 def read_gesture_labels(csv_path: str) -> list[tuple[int, int, int]]:
@@ -160,8 +161,8 @@ def cifar10_dvs_samples(root: str | os.PathLike, split: str, train_fraction: flo
     root = _check_root("cifar10_dvs", root)
     missing = [c for c in CIFAR10_CLASSES if not os.path.isdir(os.path.join(root, c))]
     if missing:
-        raise ValueError(f"cifar10_dvs: {root!r} lacks the class folder(s) {', '.join(missing)} "
-                         "(layout <class>/cifar10_<class>_<i>.aedat)")
+        raise ValueError(f"cifar10_dvs: {root!r} lacks the class folder(s) {', '.join(missing)}; "
+                         f"{where_to_get('cifar10_dvs')}")
     out = []
     for label, cls in enumerate(CIFAR10_CLASSES):
         folder = os.path.join(root, cls)

@@ -58,6 +58,7 @@ from spikeforge.data.cifar_pickle import load_cifar
 from spikeforge.data.idx import load_mnist_idx
 from spikeforge.data.image_folder import ImageFileDataset, imagenet_samples, tiny_imagenet_samples
 from spikeforge.data.registry import DATASETS
+from spikeforge.data.sources import where_to_get
 from spikeforge.data.splits import train_val_split
 from spikeforge.data.transforms import (
     CenterCrop, Compose, Normalize, RandomAffine, RandomCrop, RandomHorizontalFlip, RandomResizedCrop, Resize,
@@ -78,18 +79,6 @@ MEAN_STD = {
 SPLITS = ("train", "val", "test")
 #: train crop size (zero padding 4, then a horizontal flip) of the sets augmented by crop + flip
 _CROP = {"mnist": 28, "cifar10": 32, "cifar100": 32, "tiny_imagenet": 64}
-
-_EXPECTED = {
-    "mnist": "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-             "(optionally .gz; also under MNIST/raw/)",
-    "fmnist": "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-              "(optionally .gz; also under FashionMNIST/raw/)",
-    "cifar10": "cifar-10-batches-py/data_batch_1..5 and test_batch",
-    "cifar100": "cifar-100-python/train and test",
-    "tiny_imagenet": "tiny-imagenet-200/wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, "
-                     "val/val_annotations.txt",
-    "imagenet": "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG",
-}
 
 
 class ArrayImageDataset(Dataset):
@@ -150,7 +139,7 @@ def static_transform(name: str, train: bool, augment: bool | str = True, normali
 
 def _check(name: str, root: str | os.PathLike | None, split: str, val_fraction: float | None) -> None:
     if root is None:
-        raise ValueError(f"{name}: --data-dir (root) is required; expected under it: {_EXPECTED[name]}")
+        raise ValueError(f"{name} is read from files: {where_to_get(name)}")
     if split not in SPLITS:
         raise ValueError(f"{name}: split must be one of {', '.join(SPLITS)}, got {split!r}")
     if split == "val" and val_fraction is None:

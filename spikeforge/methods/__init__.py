@@ -14,7 +14,31 @@ __all__ = ["METHODS", "Method", "Dual", "get_method", "list_methods"]
 
 
 def get_method(name: str | Method, **kwargs: Any) -> Method:
-    """The method registered as ``name`` (``bptt``, ``ssf``, ``dsr``); a :class:`Method` passes through."""
+    """The training method ``name``; a :class:`Method` passes through. Every method runs the same spiking
+    forward; they differ in the backward.
+
+    Args:
+        name: one of
+
+            - ``"bptt"``: surrogate gradient through time (reverse loop over T; keeps all T steps). No options.
+            - ``"ssf"``: stabilized spiking flow, a one-step backward through decay-weighted time averages
+              (memory flat in T; needs T >= 2). Options ``faithful=False`` (per-step reading, T x the
+              backward), ``slope="one"`` (or ``"clamp"``), ``window_mb=4.0``, ``store_mb=64.0``.
+            - ``"dsr"``: differentiation on spike representation, a one-step backward through the weighted
+              firing rate (needs T >= 2 and IF or soft-reset LIF neurons). Options ``faithful=False``,
+              ``exact_vth_grad=False``, ``window_mb=4.0``, ``store_mb=64.0``.
+
+            ``window_mb``/``store_mb`` size the time windows of the one-step methods' spiking forward
+            (see :class:`~spikeforge.methods.base.Method`).
+        **kwargs: the options above; an unknown one raises naming it.
+
+    Shape:
+        Under ``bptt`` layers pass tensors ``[T, B, ...]``; under ``ssf``/``dsr`` a ``Dual(seq [T, B, ...], flow [B, ...])``.
+
+    Example:
+        >>> get_method("ssf", store_mb=0)
+        ssf()
+    """
     if isinstance(name, Method):
         if kwargs:
             raise ValueError(f"get_method: options {sorted(kwargs)} need a method name, got the instance {name!r}")

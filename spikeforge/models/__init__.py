@@ -1,6 +1,7 @@
 """Model zoo: ``create_model(name, num_classes=None, method="bptt", **kw)`` and ``list_models()``."""
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from torch import nn
@@ -20,9 +21,36 @@ from spikeforge.models import yao as _yao  # noqa: E402,F401  (yao_{lstm,cnn,rnn
 __all__ = ["MODELS", "ModelOutput", "create_model", "list_models"]
 
 
-def create_model(name: str, num_classes: int | None = None, method: str = "bptt", **kwargs: Any) -> nn.Module:
-    """Build the model registered as ``name``. Keyword arguments that are None are dropped, so unset
-    CLI options never override a model's defaults (timm's habit)."""
+def create_model(name: str, num_classes: int | None = None, method: Any = "bptt", **kwargs: Any) -> nn.Module:
+    """Build the model registered as ``name``.
+
+    Args:
+        name: a registered model (all are listed below; ``list_models("sew*")`` filters them).
+        num_classes: classes K of the readout (default: the model's data set).
+        method: ``"bptt"``, ``"ssf"``, ``"dsr"`` or a :class:`~spikeforge.methods.Method` from
+            ``get_method(name, **options)``: the same forward spikes, another backward.
+        **kwargs: the builder's options, e.g. ``T`` (time steps) and ``neuron`` (a mapping: ``kind``
+            ``if``/``lif``/``plif``, ``decay``, ``v_threshold``, ``v_reset``, ``surrogate``); options that
+            are None are dropped, so unset CLI options never override a model's defaults (timm's habit).
+            An option the builder does not take raises.
+
+    Shape:
+        Input ``[B, *input_shape]`` (static samples, repeated over the model's T steps) or
+        ``[T, B, *input_shape]`` (sequences, e.g. event frames); ``model.input_shape`` is one sample's shape.
+        ``model(x)`` returns logits ``[B, K]``; ``model.forward_output(x)`` also the per-step outputs ``[T, B, K]``.
+
+    Returns:
+        the model (an ``nn.Module``); ``sum(p.numel() for p in model.parameters())`` its size
+        (``spikeforge models`` lists every name with its parameter count).
+
+    Example:
+        >>> model = create_model("digits_snn", method="ssf", T=4)
+        >>> model(torch.rand(2, 64)).shape
+        torch.Size([2, 10])
+
+    Registered models:
+    {names}
+    """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -30,4 +58,9 @@ def create_model(name: str, num_classes: int | None = None, method: str = "bptt"
 
 
 def list_models(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered models matching the shell pattern ``pattern`` (``"sew*"``, ``"*resnet*"``)."""
     return MODELS.names(pattern)
+
+
+create_model.__doc__ = (create_model.__doc__ or "").replace(
+    "{names}", textwrap.fill(", ".join(MODELS.names()), 100, subsequent_indent="    "))

@@ -244,7 +244,17 @@ class LIFNode(BaseNode):
         decay_input: whether the input is scaled by 1/τ (SpikingJelly's option).
         decay: λ in [0, 1], the fraction of potential kept per step.
         input_gain: κ, the input scale of the decay form.
-        **kwargs: node options of :class:`BaseNode`.
+        **kwargs: node options of :class:`BaseNode` (``v_threshold=1``, ``v_reset=0`` or None for a soft
+            reset, ``detach_reset``, ``surrogate_function="atan"``, ``strict``, ``return_v``, ``backend``).
+
+    Shape:
+        x: ``[T, B, ...]`` input current per step (threshold units); output: spikes ``[T, B, ...]`` in {0, 1},
+        dtype of ``x``; every call starts from ``v_init`` or 0 (no state kept between calls).
+
+    Example:
+        >>> spikes = LIFNode(tau=2.0)(2.0 * torch.rand(8, 32, 128))  # [T=8, B=32, 128]
+        >>> spikes.shape, bool(spikes.sum() > 0)
+        (torch.Size([8, 32, 128]), True)
     """
 
     def __init__(

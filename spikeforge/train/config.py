@@ -12,6 +12,9 @@ The schema (SPEC §9, agreed by the engine, recipes and tools issues):
 from __future__ import annotations
 
 import copy
+import difflib
+import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,9 +29,11 @@ __all__ = [
     "list_recipes",
     "load_config",
     "load_recipe",
+    "recipe_text",
     "parse_assignment",
     "resolve",
     "set_key",
+    "check_value",
 ]
 
 DEFAULTS: dict[str, Any] = {
@@ -42,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "epochs": 1, "batch_size": 64, "seed": 0, "device": "cpu", "workers": 0, "output": None,
         "amp": None, "clip_grad": None, "compile": False, "checkpoint_every": 0, "sync_bn": False,
-        "rtd_T": None, "mixup": 0.0, "deterministic": False, "val_fraction": 0.0, "eval_every": 1,
+        "rtd_T": None, "mixup": 0.0, "deterministic": False, "val_fraction": 0.0, "eval_every": 1, "threads": None,
     },
     "quant": {"bits": None},
 }
@@ -54,7 +59,21 @@ FLAG_KEYS = {
     "data_dir": "data.root", "model": "model.name", "method": "method.name", "T": "model.T", "lr": "optim.lr",
     "epochs": "train.epochs", "batch_size": "train.batch_size", "seed": "train.seed", "output": "train.output",
     "device": "train.device", "amp": "train.amp", "compile": "train.compile", "sync_bn": "train.sync_bn",
+    "threads": "train.threads",
 }
+
+_INT, _NUM = "an integer", "a number"
+#: fixed keys -> (kind, lower bound or allowed values, None allowed); checked by :func:`check_value`
+_TYPES: dict[str, tuple[str, Any, bool]] = {
+    "train.epochs": (_INT, 1, False), "train.batch_size": (_INT, 1, False), "train.seed": (_INT, None, False),
+    "train.device": ("device", None, False), "train.workers": (_INT, 0, False), "train.output": ("path", None, True),
+    "train.amp": ("choice", ("bf16", "fp16"), True), "train.clip_grad": (_NUM, 0.0, True),
+    "train.compile": ("bool", None, False), "train.checkpoint_every": (_INT, 0, True), "train.sync_bn": ("bool", None, False),
+    "train.rtd_T": (_INT, 1, True), "train.mixup": (_NUM, 0.0, True), "train.deterministic": ("bool", None, False),
+    "train.val_fraction": (_NUM, 0.0, True), "train.eval_every": (_INT, 1, False), "train.threads": (_INT, 1, True),
+    "quant.bits": (_INT, 1, True), "optim.lr": (_NUM, 0.0, False), "model.T": (_INT, 1, False),
+}
+_DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")
 
 
 def _recipe_dir():
@@ -68,10 +87,19 @@ def list_recipes() -> list[str]:
 
 def load_recipe(name: str) -> dict[str, Any]:
     """The packaged recipe ``name`` merged over :data:`DEFAULTS`; an unknown name raises listing the known ones."""
+    return resolve(yaml.safe_load(recipe_text(name)), source=f"recipe {name!r}")
+
+
+def recipe_text(name: str) -> str:
+    """The YAML text of the packaged recipe ``name``; an unknown name raises suggesting close ones."""
     path = _recipe_dir() / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"recipe {name!r} is not known; choose one of: {', '.join(list_recipes())}")
-    return resolve(yaml.safe_load(path.read_text()), source=f"recipe {name!r}")
+        names = list_recipes()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        close += [n for n in names if name and name in n and n not in close][:5 - len(close)]
+        hint = f"did you mean: {', '.join(close)}? " if close else ""
+        raise ValueError(f"recipe {name!r} is not known; {hint}`spikeforge recipes` lists all {len(names)}")
+    return path.read_text()
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
@@ -133,7 +161,41 @@ def set_key(cfg: dict[str, Any], dotted: str, value: Any, source: str = "overrid
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ValueError(f"{source}: {dotted!r} goes below a non-mapping value")  # noqa: TRY004
-    node[parts[-1]] = value
+    node[parts[-1]] = check_value(dotted, value, source)
+
+
+def check_value(dotted: str, value: Any, source: str = "config") -> Any:
+    """``value`` checked against the type of key ``dotted`` (integral floats become ints); other keys pass as they are.
+
+    Raises:
+        ValueError: naming the key, what it takes and the value received (``train.epochs must be an integer >= 1, got 2.5``).
+    """
+    if dotted not in _TYPES:
+        return value
+    kind, bound, nullable = _TYPES[dotted]
+    if value is None and nullable:
+        return None
+    if kind == _INT:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        ok = isinstance(value, int) and not isinstance(value, bool) and (bound is None or value >= bound)
+        what = kind + (f" >= {bound}" if bound is not None else "")
+    elif kind == _NUM:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= bound
+        what = f"{kind} >= {bound:g}"
+    elif kind == "bool":
+        ok, what = isinstance(value, bool), "true or false"
+    elif kind == "choice":
+        ok, what = value in bound, "one of " + ", ".join(bound)
+    elif kind == "device":
+        ok, what = isinstance(value, str) and _DEVICE.fullmatch(value) is not None, "cpu or cuda (cuda:N for one GPU)"
+    else:  # path
+        ok, what = isinstance(value, (str, os.PathLike)), "a directory path"
+        value = os.fspath(value) if ok else value
+    if not ok:
+        none = " or null" if nullable else ""
+        raise ValueError(f"{source}: {dotted} must be {what}{none}, got {value!r}")
+    return value
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

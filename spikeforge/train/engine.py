@@ -56,6 +56,7 @@ from spikeforge.train.loop import (
 from spikeforge.train.optim import build_optimizer, build_schedule
 from spikeforge.train.precision import grad_scaler
 from spikeforge.train.records import METRICS_CSV, RATES_CSV, Scalars, write_csv
+from spikeforge.train.rundir import prepare_run_dir, resume_changes
 from spikeforge.train.sampler import ShardedBatchSampler
 
 __all__ = ["NonFiniteLoss", "StopRequested", "evaluate_checkpoint", "load_checkpoint", "protocols", "train"]
@@ -201,16 +202,28 @@ def _evaluate_epoch(p: Parts, prog: Progress, tr: dict[str, float], started: flo
     return row
 
 
-def _fmt(row: dict[str, Any]) -> str:
-    parts = [f"epoch {int(row['epoch']):3d}", f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f} %"]
+def _fmt(row: dict[str, Any], seconds: float) -> str:
+    parts = [f"epoch {int(row['epoch']):3d}", f"lr {row['lr']:.3g}",
+             f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:.2f} %"]
     for split in ("val", "test"):
         if row.get(f"{split}_acc") is not None:
             parts.append(f"{split} loss {row[f'{split}_loss']:.4f} acc {100 * row[f'{split}_acc']:.2f} %")
-    return "  ".join(parts)
+    return "  ".join([*parts, f"{seconds:.2f} s"])
+
+
+def _header(p: Parts, out: Path | None) -> str:
+    """One line saying what runs: model, parameters, method, device, T, threads, epochs, run directory."""
+    cfg, t = p.cfg, p.cfg["train"]
+    n = sum(q.numel() for q in p.model.parameters())
+    T = cfg["model"].get("T", getattr(p.model, "T", None))
+    return (f"model {cfg['model']['name']} ({n:,} parameters), method {cfg['method']['name']}, device {p.dist.device}"
+            f"{f' x {p.dist.world} processes' if p.dist.active else ''}, T={T if T is not None else '-'}, "
+            f"{torch.get_num_threads()} threads, {t['epochs']} epochs of {len(p.sampler)} batches of {t['batch_size']}, "
+            f"run directory {out if out is not None else '(none: nothing saved)'}")
 
 
 def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str | Path | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
+          stop_after: int | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Train as ``cfg`` says; returns the summary ``{"test_acc", "best_test_acc" (protocol A), "protocol_b",
     "best_val_epoch", "epochs", "seconds", "model", "output"}``.
 
@@ -219,31 +232,45 @@ def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str |
         log: where rank 0's progress lines go.
         resume: a ``last.pt`` of this run to continue from (its position, states and RNGs).
         stop_after: end after this many more epochs (the checkpoint lets a later call go on).
+        overwrite: write into ``train.output`` even if an earlier run is there (its files deleted); by
+            default such a run goes to a fresh ``NAME-1`` beside it (:mod:`spikeforge.train.rundir`).
 
     Raises:
         NonFiniteLoss: a NaN/inf loss (a checkpoint of the state before that step is saved first).
         StopRequested: SIGINT (a checkpoint is saved first).
         ValueError: bad config values, unknown names, missing data files.
     """
+    if cfg["train"].get("threads"):
+        torch.set_num_threads(int(cfg["train"]["threads"]))  # train.threads: this process's torch CPU threads
     d = setup(str(cfg["train"]["device"]))
     try:
-        return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after)
+        return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after, overwrite)
     finally:
         teardown(d)
 
 
 def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str | Path | None,
-           stop_after: int | None) -> dict[str, Any]:
+           stop_after: int | None, overwrite: bool) -> dict[str, Any]:
     t = cfg["train"]
+    ckpt = load_checkpoint(resume) if resume is not None else None
+    changes = resume_changes(ckpt["config"], cfg) if ckpt is not None else []
     p = build_parts(cfg, d)
     out = Path(t["output"]) if t["output"] else None
     if out is not None and d.main:
-        out.mkdir(parents=True, exist_ok=True)
+        out = prepare_run_dir(out, overwrite, resume, log)
+        t["output"] = str(out)
         (out / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    log(_header(p, out))
     prog = Progress()
-    if resume is not None:
-        prog = _restore(p, load_checkpoint(resume))
-        log(f"resumed from {resume} at epoch {prog.epoch + 1}, batch {prog.step}")
+    if ckpt is not None:
+        try:
+            prog = _restore(p, ckpt)
+        except RuntimeError as err:  # load_state_dict: the model's shapes or layers differ from the checkpoint's
+            raise ValueError(f"--resume: {resume} does not fit this model ({str(err).splitlines()[0]}); "
+                             "resume with the run's own model settings") from None
+        log(f"resumed from {resume} at epoch {prog.epoch + 1}, batch {prog.step}; "
+            + ("settings changed by the flags (they apply from here on): " + ", ".join(changes) if changes
+               else "all settings as saved"))
     saver, epochs = _Saver(p, out), int(t["epochs"])
     every = int(t["checkpoint_every"] or 0)
     last_epoch = epochs if stop_after is None else min(epochs, prog.epoch + int(stop_after))
@@ -259,6 +286,7 @@ def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str
     best = max((r[best_key] for r in prog.history if r.get(best_key) is not None), default=-math.inf)
     with StopFlag() as stop:
         while prog.epoch < last_epoch:
+            epoch_started = time.perf_counter()
             try:
                 tr = train_epoch(p, prog, stop, on_step)
             except NonFiniteLoss as err:
@@ -272,7 +300,7 @@ def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str
             row = _evaluate_epoch(p, prog, tr, started)
             prog.history.append(row)
             prog.epoch, prog.step, prog.sums = prog.epoch + 1, 0, [0.0, 0.0, 0.0]
-            log(_fmt(row))
+            log(_fmt(row, time.perf_counter() - epoch_started))
             saver.epoch_files(prog)
             saver.checkpoint(prog)
             if row.get(best_key) is not None and row[best_key] > best:

@@ -9,7 +9,9 @@ A schedule is a pure function of the position in the run, so resuming needs no s
 """
 from __future__ import annotations
 
+import inspect
 import math
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,8 +19,9 @@ import torch
 from torch import nn
 
 from spikeforge.registry import Registry
+from spikeforge.train.options import check_options
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "LRSchedule", "build_optimizer", "build_schedule"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "LRSchedule", "build_optimizer", "build_schedule", "check_sections"]
 
 OPTIMIZERS: Registry[torch.optim.Optimizer] = Registry("optimizer")
 #: name -> builder ``(epochs, **options) -> ((epoch, base_lr) -> lr)``
@@ -128,10 +131,24 @@ def build_optimizer(params: Iterable[nn.Parameter], config: dict[str, Any]) -> t
     opts = dict(config)
     name = opts.pop("name")
     builder = OPTIMIZERS.lookup(name)
+    check_options(f"optimizer {name!r}", "optim", builder, opts, skip=("params",))
     try:
         return builder(params, **opts)
     except TypeError as err:
         raise ValueError(f"optimizer {name!r}: bad option in {opts}: {err}") from None
+
+
+def _with_wrapper_keys(builder: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in whose signature is ``builder``'s plus the warm-up and noise keys of :class:`LRSchedule`."""
+    own = inspect.signature(builder).parameters.values()
+    extra = [p for n, p in inspect.signature(LRSchedule.__init__).parameters.items() if n in _WRAPPER_KEYS]
+    hints = {**typing.get_type_hints(LRSchedule.__init__), **typing.get_type_hints(builder)}
+
+    def stand_in(*args: Any, **kwargs: Any) -> None: ...
+
+    stand_in.__signature__ = inspect.Signature([*own, *extra])  # type: ignore[attr-defined]
+    stand_in.__annotations__ = {k: v for k, v in hints.items() if k != "return"}
+    return stand_in
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, config: dict[str, Any], epochs: int, steps_per_epoch: int = 1,
@@ -141,8 +158,24 @@ def build_schedule(optimizer: torch.optim.Optimizer, config: dict[str, Any], epo
     name = opts.pop("name")
     wrap = {k: opts.pop(k) for k in _WRAPPER_KEYS if k in opts and opts[k] is not None}
     builder = SCHEDULES.lookup(name)
+    check_options(f"schedule {name!r}", "schedule", _with_wrapper_keys(builder), {**opts, **wrap}, skip=("epochs",))
     try:
         shape = builder(epochs, **opts)
     except TypeError as err:
         raise ValueError(f"schedule {name!r}: bad option in {opts}: {err}") from None
     return LRSchedule(optimizer, shape, epochs, steps_per_epoch, seed=seed, **wrap)
+
+
+def check_sections(cfg: dict[str, Any]) -> None:
+    """Check a resolved config's ``optim`` and ``schedule`` sections before anything is built (fail fast).
+
+    Raises:
+        ValueError: an unknown name, an unknown or missing key, or a value of the wrong type, naming the key.
+    """
+    opts = dict(cfg["optim"])
+    name = opts.pop("name")
+    check_options(f"optimizer {name!r}", "optim", OPTIMIZERS.lookup(name), opts, skip=("params",))
+    opts = dict(cfg["schedule"])
+    name = opts.pop("name")
+    opts = {k: v for k, v in opts.items() if not (k in _WRAPPER_KEYS and v is None)}
+    check_options(f"schedule {name!r}", "schedule", _with_wrapper_keys(SCHEDULES.lookup(name)), opts, skip=("epochs",))

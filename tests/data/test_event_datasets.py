@@ -62,7 +62,7 @@ def cifar_root(tmp_path):
 def test_registered():
     assert {"nmnist", "dvs128_gesture", "cifar10_dvs"} <= set(DATASETS.names())
     assert {"nmnist", "dvs128_gesture", "cifar10_dvs"} <= set(list_datasets())
-    with pytest.raises(ValueError, match="needs root"):
+    with pytest.raises(ValueError, match="'nmnist' is read from files: pass its folder with --data-dir DIR"):
         create_dataset("nmnist", root=None)
 
 

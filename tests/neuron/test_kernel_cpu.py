@@ -391,3 +391,36 @@ def test_build_name_follows_the_source(monkeypatch, tmp_path):
     flags = calls[0]["extra_cflags"]
     assert "-ffp-contract=off" in flags and "-O3" in flags
     assert not any(f.startswith(("-march", "-mtune", "-mfma", "-ffast-math")) for f in flags)
+
+
+def test_build_name_follows_the_environment(monkeypatch):
+    """Issue 22: two environments (another Python executable, torch version or include paths) sharing the
+    extensions directory get a build each instead of rebuilding each other's."""
+    import torch
+    from torch.utils import cpp_extension
+
+    here = cpu_kernel.build_name()
+    assert cpu_kernel.build_name() == here
+    monkeypatch.setattr(sys, "executable", "/other/venv/bin/python")
+    other_python = cpu_kernel.build_name()
+    monkeypatch.setattr(torch, "__version__", "0.0.0")
+    other_torch = cpu_kernel.build_name()
+    monkeypatch.setattr(cpp_extension, "include_paths", lambda *a, **k: ["/other/include"])
+    assert len({here, other_python, other_torch, cpu_kernel.build_name()}) == 4
+
+
+def test_build_says_so_before_building_or_waiting(monkeypatch, tmp_path):
+    """Issue 22: one line before a build, one while another process holds the lock, none when cached."""
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    monkeypatch.setattr(cpp_extension, "load_inline", lambda **kw: kw["name"])
+    said = []
+    name = cpu_kernel._compile(notify=said.append)
+    assert len(said) == 1 and said[0].startswith("building the fused cpu kernel (once per environment, about a minute)")
+    (tmp_path / name / "lock").write_text("")
+    cpu_kernel._compile(notify=said.append)
+    assert len(said) == 2 and said[1].startswith("waiting for another process building the fused cpu kernel (lock ")
+    (tmp_path / name / f"{name}.so").write_text("")
+    cpu_kernel._compile(notify=said.append)
+    assert len(said) == 2  # cached: silent

@@ -48,8 +48,20 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train", "--recipe", "nope"], "recipe 'nope' is not known; choose one of:"),
-    (["train", "--set", "optim.foo=1"], "optimizer 'adam': bad option"),
+    (["train", "--recipe", "nope"], "recipe 'nope' is not known; `spikeforge recipes` lists all"),
+    (["train", "--recipe", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
+    (["train", "--recipe", "digits", "--config", "x.yaml"], "--recipe digits and --config x.yaml both name a config"),
+    (["train", "--set", "optim.foo=1"],
+     "optimizer 'adam' has no option optim.foo; valid: optim.lr, optim.weight_decay, optim.betas, optim.eps"),
+    (["train", "--set", "optim.betas=[0.9]"], "optim.betas must be a list of 2 numbers, got [0.9]"),
+    (["train", "--set", "schedule.warmup_stepz=5"], "schedule 'cosine' has no option schedule.warmup_stepz; valid:"),
+    (["train", "--set", "train.epochs=abc"], "--set: train.epochs must be an integer >= 1, got 'abc'"),
+    (["train", "--set", "train.epochs=2.5"], "--set: train.epochs must be an integer >= 1, got 2.5"),
+    (["train", "--set", "optim.lr=abc"], "--set: optim.lr must be a number >= 0, got 'abc'"),
+    (["train", "--set", "train.compile=maybe"], "--set: train.compile must be true or false, got 'maybe'"),
+    (["train", "--device", "gpu"], "--device: train.device must be cpu or cuda (cuda:N for one GPU), got 'gpu'"),
+    (["models", "xyz"], "no model name matches 'xyz'; `spikeforge models` lists all"),
+    (["recipes", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
     (["train", "--set", "train.foo=1"], "unknown key 'train.foo'"),
     (["train", "--model", "resnet999"], "model 'resnet999' is not registered"),
     (["train", "--method", "bpt"], "method 'bpt' is not registered; choose one of: bptt, dsr, ssf"),
@@ -61,7 +73,8 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
 ])
 def test_errors_are_clear(argv, message, capsys):
     assert main(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_missing_data_files_are_named(tmp_path, capsys):
@@ -102,3 +115,30 @@ def test_sync_bn_converts_batchnorm_tb_on_cpu_and_refuses_torch_batchnorm():
     assert convert_sync_bn(model, Dist()) is model and model[0].sync
     with pytest.raises(ValueError, match="torch BatchNorm1d"):
         convert_sync_bn(torch.nn.Sequential(torch.nn.BatchNorm1d(3)), Dist())
+
+
+def test_models_takes_a_part_of_a_name(capsys):
+    """Issue 22: `spikeforge models sew_7` lists the names containing it (a shell pattern still works)."""
+    assert main(["models", "sew_7"]) == 0
+    assert capsys.readouterr().out.split()[0] == "sew_7b_gesture"
+    assert main(["models", "sew_7*"]) == 0
+    assert capsys.readouterr().out.split()[0] == "sew_7b_gesture"
+
+
+def test_recipes_name_prints_its_yaml_and_a_part_lists_matches(capsys):
+    from spikeforge.train import config as C
+
+    assert main(["recipes", "digits"]) == 0
+    assert capsys.readouterr().out == C.recipe_text("digits")
+    assert main(["recipes", "plif-"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == [n for n in C.list_recipes() if n.startswith("plif-")] and len(names) == 6
+
+
+def test_digits_recipe_runs_on_one_thread(capsys):
+    """Issue 22: a tiny model on a busy machine: the digits recipe sets train.threads 1; --threads overrides it."""
+    import torch
+
+    torch.set_num_threads(2)
+    assert main(["train", "--epochs", "1", "--batch-size", "512"]) == 0
+    assert torch.get_num_threads() == 1 and ", 1 threads, " in capsys.readouterr().out

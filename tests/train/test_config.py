@@ -1,4 +1,6 @@
 """Recipes and overrides: precedence, fixed vs free sections, bad files."""
+import re
+
 import pytest
 
 from spikeforge.train import config as C
@@ -38,7 +40,7 @@ def test_unknown_keys_and_recipes():
         C.set_key(cfg, "quant.bit", 4)
     with pytest.raises(ValueError, match="section.key with a section in"):
         C.set_key(cfg, "foo.bar", 1)
-    with pytest.raises(ValueError, match="recipe 'digitz' is not known; choose one of: .*digits"):
+    with pytest.raises(ValueError, match="recipe 'digitz' is not known; did you mean: digits\\? `spikeforge recipes` lists all"):
         C.load_recipe("digitz")
     with pytest.raises(ValueError, match="expects key.path=value"):
         C.parse_assignment("optim.lr")
@@ -59,3 +61,30 @@ def test_bad_config_file(tmp_path):
     bad.write_text("optim: [1, 2]\n")
     with pytest.raises(ValueError, match="section 'optim' must be a mapping"):
         C.load_config(bad)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.epochs", "abc", "train.epochs must be an integer >= 1, got 'abc'"),
+    ("train.epochs", 2.5, "train.epochs must be an integer >= 1, got 2.5"),
+    ("train.epochs", True, "train.epochs must be an integer >= 1, got True"),
+    ("train.batch_size", 0, "train.batch_size must be an integer >= 1, got 0"),
+    ("train.val_fraction", "x", "train.val_fraction must be a number >= 0 or null, got 'x'"),
+    ("train.amp", "fp8", "train.amp must be one of bf16, fp16 or null, got 'fp8'"),
+    ("train.device", "gpu", "train.device must be cpu or cuda (cuda:N for one GPU), got 'gpu'"),
+    ("optim.lr", "abc", "optim.lr must be a number >= 0, got 'abc'"),
+    ("model.T", 0, "model.T must be an integer >= 1, got 0"),
+    ("quant.bits", 1.5, "quant.bits must be an integer >= 1 or null, got 1.5"),
+])
+def test_values_are_type_checked_naming_the_key(key, value, message):
+    """Issue 22: a wrong type names the key (no 'invalid literal for int()'), 2.5 epochs is refused, not truncated."""
+    cfg = C.load_recipe("digits")
+    with pytest.raises(ValueError, match=re.escape(f"--set: {message}")):
+        C.set_key(cfg, key, value, source="--set")
+
+
+def test_integral_floats_become_ints():
+    cfg = C.load_recipe("digits")
+    C.set_key(cfg, "train.epochs", 1e2)
+    assert cfg["train"]["epochs"] == 100 and isinstance(cfg["train"]["epochs"], int)
+    C.set_key(cfg, "train.device", "cuda:1")
+    assert cfg["train"]["device"] == "cuda:1"

@@ -1,5 +1,6 @@
 """Optimizers and schedules: hand-computed learning rates (warm-up, cosine, step, lr noise), bad options."""
 import math
+import re
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ def _opt(lr=0.1, name="sgd", **kw):
 def test_every_optimizer_builds_and_rejects_unknown_options(name):
     opt = _opt(name=name, weight_decay=1e-4)
     assert opt.param_groups[0]["lr"] == 0.1 and opt.param_groups[0]["weight_decay"] == 1e-4
-    with pytest.raises(ValueError, match=rf"optimizer '{name}': bad option .*'learning_rate'"):
+    with pytest.raises(ValueError, match=rf"optimizer '{name}' has no option optim.learning_rate; valid: optim.lr"):
         _opt(name=name, learning_rate=1)
 
 
@@ -29,7 +30,7 @@ def test_unknown_names():
         _opt(name="rmsprop")
     with pytest.raises(ValueError, match="schedule 'poly' is not registered"):
         build_schedule(_opt(), {"name": "poly"}, 10)
-    with pytest.raises(ValueError, match="schedule 'cosine': bad option .*'gamma'"):
+    with pytest.raises(ValueError, match="schedule 'cosine' has no option schedule.gamma; valid: schedule.t_max"):
         build_schedule(_opt(), {"name": "cosine", "gamma": 0.1}, 10)
 
 
@@ -72,3 +73,25 @@ def test_lr_noise_starts_late_stays_bounded_and_is_reproducible():
 
 def test_schedules_registry_names():
     assert SCHEDULES.names() == ["constant", "cosine", "step"]
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"name": "adam", "lr": 1e-3, "foo": 1}, "optimizer 'adam' has no option optim.foo; valid: optim.lr, optim.weight_decay"),
+    ({"name": "sgd"}, "optimizer 'sgd' needs optim.lr"),
+    ({"name": "adam", "lr": "abc"}, "optimizer 'adam': optim.lr must be a number, got 'abc'"),
+    ({"name": "sgd", "lr": 0.1, "nesterov": "yes"}, "optimizer 'sgd': optim.nesterov must be true or false, got 'yes'"),
+])
+def test_optimizer_options_name_the_key_not_the_builder(config, message):
+    """Issue 22: no internal names (`_adam() got an unexpected keyword argument`), no `'<=' not supported`."""
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        build_optimizer([torch.nn.Parameter(torch.zeros(2))], config)
+    assert "_adam" not in str(err.value) and "_sgd" not in str(err.value)
+
+
+def test_schedule_options_are_checked_with_the_warmup_keys():
+    opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], {"name": "adam", "lr": 1e-3})
+    with pytest.raises(ValueError, match=re.escape("schedule 'step' has no option schedule.foo; valid: schedule.step_size, "
+                                                   "schedule.gamma, schedule.warmup_steps")):
+        build_schedule(opt, {"name": "step", "foo": 1}, 10)
+    with pytest.raises(ValueError, match=re.escape("schedule 'cosine': schedule.warmup_steps must be an integer, got 'x'")):
+        build_schedule(opt, {"name": "cosine", "warmup_steps": "x"}, 10)

@@ -2,8 +2,11 @@
 
 The source is :file:`cpu_kernel.cpp` next to this file. It is compiled on first use with
 :func:`torch.utils.cpp_extension.load_inline` (a C++ compiler and ninja are needed; the build is cached
-in torch's extensions directory, ``TORCH_EXTENSIONS_DIR``, under a name carrying a hash of the source
-and flags, so later processes load it in about a second and a changed source rebuilds). One pass over
+in torch's extensions directory, ``TORCH_EXTENSIONS_DIR``, under a name carrying a hash of the source,
+the flags and the environment (Python executable, torch version, include paths), so later processes
+load it in about a second, a changed source rebuilds, and two environments sharing the directory keep
+a build each instead of rebuilding each other's). Before a build a one-line message goes to stderr,
+and another when this process waits on the lock of another process's build. One pass over
 memory per direction, parallel over neurons; only ``h`` is saved for backward (see :mod:`.fused`).
 
 The build uses ``-O3 -ffp-contract=off``: no fused multiply-add, so the charge ``(λ·V + κ·X) + c`` is
@@ -18,6 +21,7 @@ naming the reason.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -28,7 +32,7 @@ from spikeforge.neuron.kernels.base import NeuronRule
 from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
 from spikeforge.neuron.kernels.reference import ReferenceKernel
 
-__all__ = ["CpuKernel", "build_op", "build_failure", "simd_level", "SOURCE", "CFLAGS", "LDFLAGS"]
+__all__ = ["CpuKernel", "build_name", "build_op", "build_failure", "simd_level", "SOURCE", "CFLAGS", "LDFLAGS"]
 
 SOURCE = Path(__file__).with_name("cpu_kernel.cpp")
 CFLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-fopenmp")
@@ -40,15 +44,39 @@ _STATE: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _compile() -> Any:
-    """Compile (or load the cached build of) the extension module; raises on any failure."""
+def _notify(message: str) -> None:
+    print(f"spikeforge: {message}", file=sys.stderr, flush=True)
+
+
+def build_name() -> str:
+    """The extension's name: a hash of the source, the flags and this environment (Python executable, torch
+    version, include paths), so each environment has its own cached build."""
+    import torch
     from torch.utils import cpp_extension
 
-    source = SOURCE.read_text()
-    digest = hashlib.sha256("\0".join((source, *CFLAGS, *LDFLAGS)).encode()).hexdigest()[:16]
+    key = (SOURCE.read_text(), *CFLAGS, *LDFLAGS, sys.executable, torch.__version__, *cpp_extension.include_paths())
+    return f"spikeforge_lif_cpu_{hashlib.sha256(chr(0).join(key).encode()).hexdigest()[:16]}"
+
+
+def _compile(notify: Callable[[str], None] = _notify) -> Any:
+    """Compile (or load the cached build of) the extension module; raises on any failure.
+
+    ``notify`` gets one line before a build (none when a build is cached), or while waiting on another
+    process's build lock.
+    """
+    from torch.utils import cpp_extension
+
+    name = build_name()
+    build_dir = Path(cpp_extension._get_build_directory(name, verbose=False))
+    if not (build_dir / f"{name}.so").is_file():
+        if (build_dir / "lock").exists():
+            notify(f"waiting for another process building the fused cpu kernel (lock {build_dir / 'lock'}; "
+                   "delete it if no build is running)...")
+        else:
+            notify(f"building the fused cpu kernel (once per environment, about a minute) in {build_dir} ...")
     return cpp_extension.load_inline(
-        name=f"spikeforge_lif_cpu_{digest}",
-        cpp_sources=[source],
+        name=name,
+        cpp_sources=[SOURCE.read_text()],
         functions=["lif_forward", "lif_backward", "lif_simd"],
         extra_cflags=list(CFLAGS),
         extra_ldflags=list(LDFLAGS),
