@@ -150,6 +150,20 @@ def _one_file(httpd, n: int = 200_000, **kw) -> tuple[D.Resource, bytes]:
     return dataclasses.replace(res, **kw), body
 
 
+def _fetch(res: D.Resource, root: Path, retries: int = 0) -> Path:
+    return fetch(res, root, progress=False, retries=retries, timeout=5)
+
+
+def _interrupted(httpd, root: Path, modes: list[str], cut: int) -> tuple[D.Resource, bytes]:
+    """A first download of ``/blob.bin`` that breaks off after ``cut`` bytes; later requests follow ``modes``."""
+    res, body = _one_file(httpd)
+    httpd.plan.modes["/blob.bin"] = ["truncate", *modes]
+    httpd.plan.cut = cut
+    with pytest.raises(DownloadError):
+        _fetch(res, root)
+    return res, body
+
+
 # ------------------------------------------------------------------------------------------ success
 @pytest.mark.parametrize("name", DOWNLOADABLE)
 def test_download_then_the_same_reader_reads_it(name, server, tmp_path):
@@ -185,18 +199,14 @@ def test_truncated_download_raises_and_keeps_the_part(server, tmp_path):
     server.plan.modes["/blob.bin"] = ["truncate"]
     server.plan.cut = 50_000
     with pytest.raises(DownloadError, match=r"sent 50000 of 199936 bytes"):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+        _fetch(res, tmp_path)
     assert not (tmp_path / "blob.bin").exists()
     assert (tmp_path / "blob.bin.part").read_bytes() == body[:50_000]
 
 
 def test_interrupted_download_resumes_with_range(server, tmp_path):
-    res, body = _one_file(server)
-    server.plan.modes["/blob.bin"] = ["truncate", "ok"]
-    server.plan.cut = 70_000
-    with pytest.raises(DownloadError):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
-    path = fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+    res, body = _interrupted(server, tmp_path, ["ok"], 70_000)
+    path = _fetch(res, tmp_path)
     assert server.plan.requests == [("/blob.bin", None), ("/blob.bin", "bytes=70000-")]
     assert path.read_bytes() == body and not (tmp_path / "blob.bin.part").exists()
 
@@ -205,32 +215,24 @@ def test_a_retry_resumes_within_one_call(server, tmp_path):
     res, body = _one_file(server)
     server.plan.modes["/blob.bin"] = ["truncate", "ok"]
     server.plan.cut = 1_000
-    assert fetch(res, tmp_path, progress=False, retries=1, timeout=5).read_bytes() == body
+    assert _fetch(res, tmp_path, retries=1).read_bytes() == body
     assert [r for _, r in server.plan.requests] == [None, "bytes=1000-"]
 
 
 def test_server_error_on_the_resuming_request(server, tmp_path):
     """The first response breaks off, the Range request gets a 500: OSError naming it, the .part untouched;
     once the server recovers the download completes from where it was."""
-    res, body = _one_file(server)
-    server.plan.modes["/blob.bin"] = ["truncate", "error_on_range", "ok"]
-    server.plan.cut = 30_000
-    with pytest.raises(DownloadError):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+    res, body = _interrupted(server, tmp_path, ["error_on_range", "ok"], 30_000)
     with pytest.raises(DownloadError, match="HTTP 500"):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+        _fetch(res, tmp_path)
     assert (tmp_path / "blob.bin.part").read_bytes() == body[:30_000]
-    assert fetch(res, tmp_path, progress=False, retries=0, timeout=5).read_bytes() == body
+    assert _fetch(res, tmp_path).read_bytes() == body
     assert [r for _, r in server.plan.requests] == [None, "bytes=30000-", "bytes=30000-"]
 
 
 def test_a_server_ignoring_range_restarts_the_file(server, tmp_path):
-    res, body = _one_file(server)
-    server.plan.modes["/blob.bin"] = ["truncate", "ignore_range"]
-    server.plan.cut = 10_000
-    with pytest.raises(DownloadError):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
-    assert fetch(res, tmp_path, progress=False, retries=0, timeout=5).read_bytes() == body
+    res, body = _interrupted(server, tmp_path, ["ignore_range"], 10_000)
+    assert _fetch(res, tmp_path).read_bytes() == body
 
 
 @pytest.mark.parametrize("algo", ["md5", "sha256"])
@@ -238,14 +240,14 @@ def test_wrong_checksum_raises_and_deletes_the_part(algo, server, tmp_path):
     res, body = _one_file(server, md5=None)
     res = dataclasses.replace(res, **{algo: hashlib.new(algo, b"other bytes").hexdigest()})
     with pytest.raises(ValueError, match=rf"blob.bin failed its {algo.upper()} check: expected "):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+        _fetch(res, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_wrong_size_is_refused(server, tmp_path):
     res, _ = _one_file(server, size=123)
     with pytest.raises(DownloadError, match="announces 199936 bytes, expected 123"):
-        fetch(res, tmp_path, progress=False, retries=0, timeout=5)
+        _fetch(res, tmp_path)
 
 
 def test_a_broken_archive_leaves_no_half_tree(server, tmp_path):
