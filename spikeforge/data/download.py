@@ -203,7 +203,7 @@ def get_source(name: str) -> Source:
 
 
 def file_digest(path: str | os.PathLike, algorithm: str) -> str:
-    """Hex digest (``"md5"`` or ``"sha256"``) of the file at ``path``, read in 64 KiB chunks."""
+    """Hex digest (``"md5"`` or ``"sha256"``) of the file at ``path``, read in 1 MiB chunks."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
