@@ -1,7 +1,10 @@
-"""The ``spikeforge`` command line: ``train``, ``eval``, ``recipes``, ``plot``, ``models``, ``bench`` (+ the tools' commands).
+"""The ``spikeforge`` command line: ``train``, ``eval``, ``recipes``, ``plot``, ``models``, ``bench``, ``data``
+(+ the tools' commands).
 
-Exit codes: 0 done, 1 the loss became NaN/inf (a checkpoint was saved), 2 bad input (unknown names,
-missing files, bad options), 130 interrupted by SIGINT (a checkpoint was saved).
+Exit codes: 0 done, 1 the loss became NaN/inf (a checkpoint was saved) or a download failed on the
+network (run it again to resume), 2 bad input (unknown names, missing files, bad options, a file that
+fails its checksum), 3 the data set needs a manual download (the message says where and the layout),
+130 interrupted by SIGINT (a checkpoint was saved).
 """
 from __future__ import annotations
 
@@ -217,6 +220,35 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="data set utilities: download")
+    dsub = p.add_subparsers(dest="data_command", required=True)
+    d = dsub.add_parser("download", help="download a public data set from its official source (checked, resumable)")
+    d.add_argument("name", metavar="NAME", help="data set name (mnist, fmnist, cifar10, cifar100, tiny_imagenet, "
+                                                "nmnist, cifar10_dvs; dvs128_gesture and imagenet print where to get them)")
+    d.add_argument("--data-dir", dest="data_dir", default="data", help="folder to place the set in (default: ./data); "
+                                                                        "pass the same to `spikeforge train --data-dir`")
+    d.add_argument("--retries", type=int, default=2, help="attempts after a failed one, each resuming (default 2)")
+    d.set_defaults(func=_cmd_data_download)
+
+
+def _cmd_data_download(args: argparse.Namespace) -> int:
+    from spikeforge.data.download import DownloadError, ManualDownload, download_dataset, get_source
+
+    try:
+        root = download_dataset(args.name, args.data_dir, retries=args.retries)
+    except ManualDownload as err:
+        print(f"spikeforge data download: {err}", file=sys.stderr)
+        return 3
+    except DownloadError as err:
+        print(f"spikeforge data download: error: {err}\nCheck the network connection (or HTTPS_PROXY) and run the "
+              f"same command again (it resumes from the .part files), or place the files yourself under "
+              f"{args.data_dir}: {get_source(args.name).layout}", file=sys.stderr)
+        return 1
+    print(f"{args.name} is ready in {root} (spikeforge train --data-dir {root})")
+    return 0
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     from spikeforge.bench import add_bench_parser
 
@@ -237,16 +269,21 @@ def _add_tools(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train deep spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_eval, _add_recipes, _add_plot, _add_models, _add_bench, _add_tools):
+    for add in (_add_train, _add_eval, _add_recipes, _add_plot, _add_models, _add_data, _add_bench, _add_tools):
         add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from spikeforge.data.download import DownloadError
+
     try:
         args = build_parser().parse_args(argv)
         try:
             return args.func(args)
+        except DownloadError as err:  # data.download: true in a recipe, or `data download`: the network failed
+            print(f"spikeforge {args.command}: error: {err}", file=sys.stderr)
+            return 1
         except (ValueError, FileNotFoundError) as err:
             print(f"spikeforge {args.command}: error: {err}", file=sys.stderr)
             return 2

@@ -18,7 +18,7 @@ from spikeforge.losses import LOSSES, get_loss
 from spikeforge.methods import Method, get_method
 from spikeforge.models import create_model
 
-__all__ = ["build_datasets", "build_loss", "build_method", "build_model"]
+__all__ = ["build_datasets", "build_loss", "build_method", "build_model", "prepare_data"]
 
 
 def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -70,12 +70,14 @@ def _takes(builder: Any, option: str) -> bool:
 def build_datasets(cfg: dict[str, Any]) -> dict[str, Dataset]:
     """``{"train", "test"}`` data sets, and ``"val"`` when ``train.val_fraction > 0`` (PLIF protocol B).
 
+    ``data.download`` is not an option of the data set (the engine's :func:`prepare_data` acts on it).
     A data set whose constructor takes ``val_fraction`` splits its training files itself (its ``val``
     part never augmented); otherwise the training set is split here with
     :func:`~spikeforge.data.splits.train_val_split` (seed ``train.seed``).
     """
     name, opts = _options(cfg, "data")
     root = opts.pop("root", None)
+    opts.pop("download", None)  # done before, by the engine (prepare_data)
     frac = float(cfg["train"]["val_fraction"] or 0.0)
     if not 0.0 <= frac < 1.0:
         raise ValueError(f"train.val_fraction must lie in [0, 1), got {frac}")
@@ -92,6 +94,26 @@ def build_datasets(cfg: dict[str, Any]) -> dict[str, Dataset]:
         tr, va = train_val_split(len(full), frac, seed=int(cfg["train"]["seed"]))
         sets["train"], sets["val"] = Subset(full, tr.tolist()), Subset(full, va.tolist())
     return {k: sets[k] for k in ("train", "val", "test") if k in sets}
+
+
+def prepare_data(cfg: dict[str, Any], main: bool = True) -> None:
+    """With ``data.download: true``, fetch the set into ``data.root`` (:func:`~spikeforge.data.download.download_dataset`;
+    files already in place are skipped). Only the ``main`` process downloads.
+
+    Raises:
+        ValueError: ``data.download`` is not a bool, or ``data.root`` is unset; see also ``download_dataset``.
+    """
+    flag = cfg["data"].get("download", False)
+    if not isinstance(flag, bool):
+        raise ValueError(f"data.download must be true or false, got {flag!r}")
+    if not flag or not main:
+        return
+    root = cfg["data"].get("root")
+    if root is None:
+        raise ValueError("data.download: true needs data.root, the folder to download into (--data-dir DIR)")
+    from spikeforge.data.download import download_dataset
+
+    download_dataset(cfg["data"]["name"], root)
 
 
 def build_loss(cfg: dict[str, Any]) -> nn.Module:

@@ -27,7 +27,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from spikeforge import __version__
-from spikeforge.train.builders import build_datasets, build_loss, build_model
+from spikeforge.train.builders import build_datasets, build_loss, build_model, prepare_data
 from spikeforge.train.checkpoint import (
     atomic_save,
     load_checkpoint,
@@ -84,6 +84,20 @@ def configure_backends(deterministic: bool, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def _download(cfg: dict[str, Any], d: Dist) -> None:
+    """``data.download``: rank 0 fetches the set while the others wait; its error is raised on every rank."""
+    err: str | None = None
+    try:
+        prepare_data(cfg, main=d.main)
+    except (OSError, ValueError) as e:
+        if not d.active:
+            raise
+        err = f"{type(e).__name__}: {e}"
+    errors = [e for e in all_gather_objects(err, d) if e]
+    if errors:
+        raise ValueError(f"data.download failed on rank 0: {errors[0]}")
+
+
 def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     """Build data, model (sync-BN, DDP, compile), loss, optimizer, schedule and scaler for this rank."""
     t = cfg["train"]
@@ -92,6 +106,7 @@ def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     np.random.seed(seed)
     random.seed(seed)
     configure_backends(bool(t["deterministic"]), d.device)
+    _download(cfg, d)
     sets = build_datasets(cfg)
     model = build_model(cfg)
     if t["sync_bn"]:
