@@ -245,7 +245,8 @@ def _cmd_data_download(args: argparse.Namespace) -> int:
               f"same command again (it resumes from the .part files), or place the files yourself under "
               f"{args.data_dir}: {get_source(args.name).layout}", file=sys.stderr)
         return 1
-    print(f"{args.name} is ready in {root} (spikeforge train --data-dir {root})")
+    if get_source(args.name).downloadable:
+        print(f"{args.name} is ready in {root} (spikeforge train --data-dir {root})")
     return 0
 
 

@@ -44,6 +44,8 @@ from typing import Mapping
 
 from tqdm import tqdm
 
+from spikeforge.data.sources import where_is as _where
+
 __all__ = ["SOURCES", "DownloadError", "ManualDownload", "Resource", "Source", "download_dataset", "fetch",
            "file_digest", "get_source"]
 
@@ -95,13 +97,21 @@ class Resource:
 @dataclass(frozen=True)
 class Source:
     """Where set ``name`` comes from: ``resources`` to fetch (empty = manual only), the homepage, and
-    the layout under ``--data-dir`` its reader expects (shown in messages)."""
+    the layout under ``--data-dir`` its reader expects (both from :mod:`spikeforge.data.sources`)."""
 
     name: str
-    homepage: str
-    layout: str
     resources: tuple[Resource, ...] = ()
     manual: str | None = None  # why it cannot be fetched, and the steps to take
+
+    @property
+    def homepage(self) -> str:
+        """The official page (:data:`spikeforge.data.sources.SOURCES`, the one place for it)."""
+        return _where(self.name).url
+
+    @property
+    def layout(self) -> str:
+        """What ``--data-dir`` must hold for the reader (:data:`spikeforge.data.sources.SOURCES`)."""
+        return _where(self.name).layout
 
     @property
     def downloadable(self) -> bool:
@@ -119,48 +129,39 @@ _NMNIST = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
 _TABLE = (
     # MD5 and sizes: torchvision.datasets.MNIST.resources (yann.lecun.com, then PyTorch's S3 mirror of
     # the same files); sizes as the servers report them.
-    Source("mnist", "http://yann.lecun.com/exdb/mnist/",
-           "MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-           "t10k-labels-idx1-ubyte} (IDX files, gunzipped)",
+    Source("mnist",
            _idx("http://yann.lecun.com/exdb/mnist/", ("https://ossci-datasets.s3.amazonaws.com/mnist/",), "MNIST/raw", (
                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", 28881),
                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", 1648877),
                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", 4542)))),
     # MD5: torchvision.datasets.FashionMNIST.resources (Zalando's S3 bucket, the project's README links).
-    Source("fmnist", "https://github.com/zalandoresearch/fashion-mnist",
-           "FashionMNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
-           "t10k-labels-idx1-ubyte} (IDX files, gunzipped)",
+    Source("fmnist",
            _idx("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", (), "FashionMNIST/raw", (
                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", 26421880),
                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", 29515),
                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", 4422102),
                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", 5148)))),
     # MD5: the CIFAR page (https://www.cs.toronto.edu/~kriz/cifar.html) and torchvision's CIFAR10/100.
-    Source("cifar10", "https://www.cs.toronto.edu/~kriz/cifar.html",
-           "cifar-10-batches-py/{data_batch_1..5, test_batch} (python pickles)",
+    Source("cifar10",
            (Resource("cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
                      "c58f30108f718f92721af3b95e74349a", None, 170498071, "tar", "", "cifar-10-batches-py"),)),
-    Source("cifar100", "https://www.cs.toronto.edu/~kriz/cifar.html",
-           "cifar-100-python/{train, test} (python pickles, fine_labels)",
+    Source("cifar100",
            (Resource("cifar-100-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
                      "eb9058c3a382ffc7106e4002c42a8d85", None, 169001437, "tar", "", "cifar-100-python"),)),
     # MD5 and size: the value the CS231n archive is checked against by common loaders (no page publishes one).
-    Source("tiny_imagenet", "http://cs231n.stanford.edu/",
-           "tiny-imagenet-200/{wnids.txt, train/<wnid>/images/*.JPEG, val/images/*.JPEG, val/val_annotations.txt}",
+    Source("tiny_imagenet",
            (Resource("tiny-imagenet-200.zip", ("http://cs231n.stanford.edu/tiny-imagenet-200.zip",),
                      "90528d7ca1a48142e341f4ef8d21d0de", None, 248100043, "zip", "", "tiny-imagenet-200"),)),
     # N-MNIST (Orchard et al. 2015) on Mendeley Data, DOI 10.17632/468j46mzdv.1; MD5: tonic.datasets.NMNIST.
-    Source("nmnist", "https://www.garrickorchard.com/datasets/n-mnist",
-           "Train/<digit>/<id>.bin and Test/<digit>/<id>.bin (5 bytes per event)",
+    Source("nmnist",
            (Resource("Train.zip", (_NMNIST + "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",),
                      "20959b8e626244a1b502305a9e6e2031", None, None, "zip", "", "Train"),
             Resource("Test.zip", (_NMNIST + "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",),
                      "69ca8762b2fe404d9b9bad1103e97832", None, None, "zip", "", "Test"))),
     # CIFAR10-DVS (Li et al. 2017), figshare "CIFAR10-DVS New" (article 4724671): one zip per class;
     # MD5: SpikingJelly's CIFAR10DVS.resource_url_md5.
-    Source("cifar10_dvs", "https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671",
-           "<class>/cifar10_<class>_<i>.aedat (AEDAT 2.0), classes airplane ... truck",
+    Source("cifar10_dvs",
            tuple(Resource(f"{c}.zip", (_FIGSHARE + fid,), md5, None, None, "zip", "", c) for c, fid, md5 in (
                ("airplane", "7712788", "0afd5c4bf9ae06af762a77b180354fdd"),
                ("automobile", "7712791", "8438dfeba3bc970c94962d995b1b9bdd"),
@@ -172,22 +173,18 @@ _TABLE = (
                ("horse", "7712851", "e7cbbf77bec584ffbf913f00e682782a"),
                ("ship", "7712836", "41c7bd7d6b251be82557c6cce9a7d5c9"),
                ("truck", "7712839", "89f3922fd147d9aeff89e76a2b0b70a7")))),
-    Source("dvs128_gesture", "https://research.ibm.com/interactive/dvsgesture/",
-           "DvsGesture/{userNN_<lighting>.aedat, userNN_<lighting>_labels.csv, trials_to_train.txt, "
-           "trials_to_test.txt} (AEDAT 3.1)",
+    Source("dvs128_gesture",
            # MD5 of DvsGesture.tar.gz: SpikingJelly's DVS128Gesture.resource_url_md5
            manual="IBM serves DvsGesture.tar.gz through a Box folder with no direct file link. Download it "
                   "from https://ibm.ent.box.com/s/3hiq58ww1pbbjrinh367ykfdf60xsfm8/folder/50167556794 "
                   "(MD5 8a5c71fb11e24e5ca5b11866ca6c00a1) and unpack it into the data folder: "
                   "tar -xzf DvsGesture.tar.gz -C DIR"),
-    Source("imagenet", "https://image-net.org/download.php",
-           "train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (ILSVRC-2012, 1000 wnids; val sorted into class folders)",
+    Source("imagenet",
            manual="ImageNet (ILSVRC-2012) needs an account and acceptance of its terms of access. Download "
                   "ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from https://image-net.org/download.php, "
                   "unpack the per-class train tars into train/<wnid>/ and sort the val images into "
                   "val/<wnid>/ (e.g. with the valprep.sh script of the PyTorch ImageNet example)."),
-    Source("digits", "https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
-           "nothing: embedded in scikit-learn"),
+    Source("digits"),
 )
 
 #: data set name -> :class:`Source` (read-only; the one table of download sources)

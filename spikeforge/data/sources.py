@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["SOURCES", "Source", "where_to_get"]
+__all__ = ["SOURCES", "Source", "where_is", "where_to_get"]
 
 
 class Source(NamedTuple):
@@ -43,6 +43,22 @@ SOURCES: dict[str, Source] = {
                           "DIR/<class>/cifar10_<class>_<i>.aedat for the 10 classes airplane ... truck "
                           "(the per-class zips unpacked)"),
 }
+#: sets that need no files (shown by ``spikeforge data download``)
+EMBEDDED: dict[str, Source] = {
+    "digits": Source("https://scikit-learn.org/stable/modules/generated/sklearn.datasets.load_digits.html",
+                     "nothing: embedded in scikit-learn"),
+}
+
+#: the sets ``spikeforge data download NAME`` fetches (the others need a manual step or no files)
+DOWNLOADABLE = frozenset({"mnist", "fmnist", "cifar10", "cifar100", "tiny_imagenet", "nmnist", "cifar10_dvs"})
+
+
+def where_is(name: str) -> Source:
+    """The :class:`Source` of data set ``name``; an unknown name raises listing the known ones."""
+    known = {**SOURCES, **EMBEDDED}
+    if name not in known:
+        raise ValueError(f"data set {name!r} has no recorded source; known: {', '.join(sorted(known))}")
+    return known[name]
 
 
 def where_to_get(name: str) -> str:
@@ -50,4 +66,5 @@ def where_to_get(name: str) -> str:
     src = SOURCES.get(name)
     if src is None:
         return ""
-    return f"pass its folder with --data-dir DIR (expected: {src.layout}); official source: {src.url}"
+    fetch = f" (or: spikeforge data download {name} --data-dir DIR)" if name in DOWNLOADABLE else ""
+    return f"pass its folder with --data-dir DIR{fetch} (expected: {src.layout}); official source: {src.url}"

@@ -278,7 +278,7 @@ def test_an_archive_escaping_its_folder_is_refused(server, tmp_path):
     server.plan.files["/evil.zip"] = body
     res = D.Resource("evil.zip", (_url(server, "/evil.zip"),), hashlib.md5(body).hexdigest(), None, len(body), "zip",
                      "", "Train")
-    src = D.Source("evil", "-", "-", (res,))
+    src = D.Source("mnist", (res,))
     with pytest.raises(ValueError, match="unsafe member path"):
         download_dataset(src, tmp_path / "data", progress=False, retries=0, log=print)
     assert not (tmp_path / "evil.txt").exists()
@@ -308,7 +308,7 @@ def test_cli_downloads_and_reports_an_unreachable_server(server, tmp_path, monke
     assert main(["data", "download", "mnist", "--data-dir", str(tmp_path / "e"), "--retries", "0"]) == 1
     err = capsys.readouterr().err
     assert "could not download train-images-idx3-ubyte.gz" in err and "ConnectionRefusedError" in err
-    assert "place the files yourself under" in err and "MNIST/raw/" in err
+    assert "place the files yourself under" in err and "DIR/MNIST/raw" in err
 
 
 def test_recipe_download_true_fetches_before_building(server, tmp_path, monkeypatch):
@@ -330,3 +330,13 @@ def test_recipe_download_true_fetches_before_building(server, tmp_path, monkeypa
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(ValueError, match="choose one of: cifar10, cifar100"):
         download_dataset("mnist2", "unused")
+
+
+def test_one_table_of_urls_and_layouts_for_messages_and_downloads():
+    """The download table takes page and layout from :mod:`spikeforge.data.sources`; its downloadable set
+    is the one the readers' messages advertise."""
+    from spikeforge.data import sources
+
+    for name, src in SOURCES.items():
+        assert (src.homepage, src.layout) == tuple(sources.where_is(name))
+    assert {n for n, s in SOURCES.items() if s.downloadable} == sources.DOWNLOADABLE

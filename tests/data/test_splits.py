@@ -54,7 +54,7 @@ def test_static_sets_registered_and_check_arguments(name, tmp_path):
     from spikeforge.data import create_dataset, list_datasets
 
     assert name in list_datasets()
-    with pytest.raises(ValueError, match="is read from files: pass its folder with --data-dir DIR \\(expected: .*official source: "):
+    with pytest.raises(ValueError, match=r"is read from files: pass its folder with --data-dir DIR (?:\(or: spikeforge data download \w+ --data-dir DIR\) )?\(expected: .*official source: "):
         create_dataset(name, root=None)
     with pytest.raises(ValueError, match="split must be one of train, val, test"):
         create_dataset(name, root=str(tmp_path), split="dev")
