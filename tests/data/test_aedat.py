@@ -1,6 +1,6 @@
 """AEDAT 3.1 and 2.0 readers (SPEC §8.1, oracles D2, D3; real jAER header; corruption)."""
-import os
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,7 +8,8 @@ import pytest
 from spikeforge.data.aedat import read_aedat2, read_aedat31
 from spikeforge.data.frames import EVENT_DTYPE, make_events
 
-HEADER2 = "/work/shared/data/aedat2_header_davis346.aedat"
+#: a real jAER AEDAT 2.0 header (DAVIS346, no events), kept in the repository so that these tests run anywhere
+HEADER2 = Path(__file__).with_name("samples") / "aedat2_header_davis346.aedat"
 HEADER31 = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 2017-01-01\r\n#!END-HEADER\r\n"
 
 
@@ -199,16 +200,12 @@ def test_D3_address_conventions(tmp_path):
 
 
 def test_real_jaer_header_no_events():
-    if not os.path.exists(HEADER2):
-        pytest.skip("shared AEDAT 2.0 header missing")
     ev = read_aedat2(HEADER2)
     assert ev.dtype == EVENT_DTYPE and len(ev) == 0
 
 
 def test_real_jaer_header_with_events(tmp_path):
-    if not os.path.exists(HEADER2):
-        pytest.skip("shared AEDAT 2.0 header missing")
-    f = write_aedat2(tmp_path / "h.aedat", [0x1415, 0x0000], [5000, 6000], header=open(HEADER2, "rb").read())
+    f = write_aedat2(tmp_path / "h.aedat", [0x1415, 0x0000], [5000, 6000], header=HEADER2.read_bytes())
     assert read_aedat2(f).tolist() == [(5000, 107, 117, 0), (6000, 127, 127, 1)]
 
 

@@ -75,6 +75,36 @@ def test_R3_R4_R5_if_gradients():
     assert o == 0 and gx == [0, 0, 0, 0] and gv == 0
 
 
+def weighted(n, values, g):
+    """Per-step run with L = Σ_t g_t·y_t: returns (∂L/∂x, ∂L/∂V_th)."""
+    x = torch.tensor(values, dtype=D).reshape(-1, 1).requires_grad_()
+    n = n.double()
+    (n(x) * torch.tensor(g, dtype=D).reshape(-1, 1)).sum().backward()
+    return x.grad.flatten().tolist(), n.v_threshold.grad.item()
+
+
+@pytest.mark.parametrize("vth", [1.0, 0.5])
+def test_if_mask_closed_at_both_edges(vth):
+    """SPEC §5: DSR-IF ∂L/∂x_t = (G/T)·1[0 ≤ Ī ≤ V_th] (inclusive), ∂L/∂V_th = Σ G·1[Ī > V_th] (strict). S6:
+    g = [1, 2, 3, 4], G = 10 → 2.5 at every t at Ī = 0 and at Ī = V_th, with no V_th gradient at either;
+    one-step (L = o): ∂L/∂flow = 1 at both edges. Exact (float64, dyadic values)."""
+    make = lambda faithful: get_method("dsr", faithful=faithful).attach(  # noqa: E731
+        DSRNode("if", v_threshold=vth, alpha=0.5, backend="torch"))
+    for value in (0.0, vth):
+        gx, gv = weighted(make(True), [value] * 4, [1, 2, 3, 4])
+        assert gx == [2.5] * 4 and gv == 0, f"Ī = {value}"
+        _, o, gflow, gv = one_step(make(False), [value] * 4)
+        assert o == value and gflow == 1.0 and gv == 0, f"Ī = {value}"
+
+
+def test_lif_mask_open_at_zero():
+    """SPEC §5: DSR-LIF's input mask is strict, 1[0 < Î < V_th·τ/Δt]: at Î = 0 no gradient (IF's gives G/T)."""
+    gx, gv = weighted(lif_node(faithful=True), [0.0] * 4, [1, 2, 3, 4])
+    assert gx == [0, 0, 0, 0] and gv == 0
+    _, o, gflow, gv = one_step(lif_node(), [0.0] * 4)
+    assert o == 0 and gflow == 0 and gv == 0
+
+
 def test_R6_dsr_lif_faithful_per_step():
     n = lif_node(faithful=True)
     torch.testing.assert_close(decay_weights(math.exp(-0.05), 4, D) * sum(R6_W), torch.tensor(R6_W, dtype=D), atol=1e-6, rtol=0)

@@ -91,6 +91,22 @@ def test_S6_ssf_vs_dsr_at_constant_input():
     assert faithful_grad(0.0, g, n=dsr_if) == pytest.approx([2.5] * 4)
 
 
+@pytest.mark.parametrize("vth", [1.0, 0.5])
+def test_S6_mask_open_at_both_edges(vth):
+    """SPEC §4: ∂FO/∂FI = 1[0 < FI < V_th], open at both ends (S6: "at FI = 0 SSF gives 0"). λ = 1, T = 4,
+    I constant (FI = I), g = [1, 2, 3, 4]: faithful ∂L/∂I[t] = mean of g = 2.5 inside (FI = V_th/2), 0 at
+    FI = 0 and at FI = V_th; one-step ∂L/∂flow = 1 inside, 0 at both edges. Exact (float64, dyadic values)."""
+    g = [1, 2, 3, 4]
+    make = lambda: get_method("ssf", faithful=True).attach(LIFNode(decay=1.0, v_threshold=vth, backend="torch"))  # noqa: E731
+    assert faithful_grad(vth / 2, g, n=make()) == [2.5] * 4
+    assert faithful_grad(0.0, g, n=make()) == [0, 0, 0, 0]
+    assert faithful_grad(vth, g, n=make()) == [0, 0, 0, 0]
+    for value, expected in [(vth / 2, 1.0), (0.0, 0.0), (vth, 0.0)]:
+        d = dual_const(value, 4)
+        node(1.0, v_threshold=vth)(d).flow.sum().backward()
+        assert d.flow.grad.item() == expected, f"FI = {value}"
+
+
 @pytest.mark.parametrize("T", [2, 4, 7, 16, 33])
 def test_flow_relation_soft_reset_bound(T):
     """Soft reset, λ = 1, constant I, >= firing: |FO − clamp(FI/V_th, 0, 1)| < 1/T (supp. S5)."""

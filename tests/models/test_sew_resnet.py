@@ -62,11 +62,16 @@ def test_forward_shape_small_input(name):
                                           ("spiking_resnet18", None), ("plain_net18", None)])
 def test_every_parameter_gets_gradient_bptt(name, connect):
     torch.manual_seed(0)
-    model = create_model(name, T=2, num_classes=5, connect=connect)
+    # AND at random init: O = A·S roughly halves the firing per block, so sew_resnet50's maps are silent by
+    # the end of layer2 and no gradient reaches the stem; its zero-init (γ = 0, β = 1: A = 1, O = S; SPEC §7.1)
+    # passes the spikes through
+    model = create_model(name, T=2, num_classes=5, connect=connect, zero_init_residual=connect == "and")
     size = 16 if name.endswith("50") else 32
     model(torch.rand(2, 3, size, size) * 4).sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing
+    # the stem conv sits behind every neuron's surrogate: a zero σ' would leave it (and only the FC) at 0
+    assert model.conv1.module.weight.grad.abs().sum() > 0
 
 
 def test_time_input_equals_static_input():

@@ -4,6 +4,8 @@ import torch
 
 from spikeforge.methods.dsr import DSRNode
 from spikeforge.models import create_model
+from spikeforge.neuron import BaseNode, LIFNode
+from spikeforge.neuron.surrogate import Triangle
 
 
 def n_params(model):
@@ -18,6 +20,22 @@ def test_parameter_counts():
     assert sum(isinstance(m, DSRNode) for m in model.modules()) == 9
     # SPEC §7.3 table: "built TET VGGSNN()"
     assert n_params(create_model("vggsnn_dvs")) == 9_271_498
+
+
+def test_vggsnn_default_neuron_is_tet_lif():
+    """SPEC §6.3 TET neuron on all 8 layers: LIF decay 0.5, V_th 1.0, strict >, hard reset to 0, reset not
+    detached, triangle γ = 1; T = 10. F8 (SPEC §6.1): I = [0.6, 0.6, 0.6, 1.2, 0.3] → s = [0, 0, 1, 1, 0];
+    I = [1.0, 0.5] → u = [1.0, 1.0], s = [0, 0] (u = V_th does not fire). Logits: mean_t O_t (λ_r = 1)."""
+    model = create_model("vggsnn_dvs")
+    nodes = [m for m in model.modules() if isinstance(m, BaseNode)]
+    assert len(nodes) == 8 and model.T == 10 and model.readout.decay == 1.0
+    for node in nodes:
+        assert type(node) is LIFNode and (node.decay, node.input_gain) == (0.5, 1.0)
+        assert node.v_threshold == 1.0 and node.v_reset == 0.0
+        assert node.rule.strict and not node.rule.detach_reset and node.rule.surrogate == Triangle(1.0)
+    with torch.no_grad():
+        assert nodes[0](torch.tensor([0.6, 0.6, 0.6, 1.2, 0.3]).view(5, 1)).flatten().tolist() == [0, 0, 1, 1, 0]
+        assert nodes[0](torch.tensor([1.0, 0.5]).view(2, 1)).flatten().tolist() == [0, 0]
 
 
 @pytest.mark.parametrize("name, method", [("vgg11_dvs", "bptt"), ("vgg11_dvs", "dsr"), ("vgg11_dvs", "ssf"),

@@ -138,23 +138,21 @@ def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
     wv = rand(*shape) + 0.3
     loss_w = (ws, wv)
 
+    # Every comparison below runs on every neuron: the seeded data must not bring H within NEAR of V_th
+    # (a tie may round differently in the two kernels' float32 sums); as the Triton test, assert it.
     near = near_threshold_neurons(x, v_init, params, rule)
-    if near.any():
-        warnings.warn(f"{int(near.sum())} neuron(s) pass within {NEAR} of V_th; excluded from the comparison")
-    keep = ~near
+    assert not near.any(), f"{int(near.sum())} neuron(s) pass within {NEAR} of V_th in the seeded data; change the seed"
 
     s_ref, v_ref, g_ref = run_kernel("torch", x, v_init, params, rule, case["return_v"], loss_w)
     s_got, v_got, g_got = run_kernel("cpu", x, v_init, params, rule, case["return_v"], loss_w)
 
     assert s_got.dtype == dtype and s_got.shape == x.shape
-    assert torch.equal(s_got[:, keep], s_ref[:, keep])
+    assert torch.equal(s_got, s_ref)
     if case["return_v"]:
         assert v_got.dtype == dtype and v_got.shape == x.shape
-        assert torch.equal(v_got[:, keep], v_ref[:, keep])
+        assert torch.equal(v_got, v_ref)
     else:
         assert v_got is None and v_ref is None
-    if near.any():
-        return
     scale = parameter_scale(x, v_init, params, rule, case["return_v"], loss_w) if learn != "none" else {}
     for key, ref in g_ref.items():
         got = g_got[key]

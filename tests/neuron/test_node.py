@@ -1,10 +1,12 @@
-"""Neurons (SPEC §2, §6.1): hand-computed spike trains, oracles N1–N5 and F8, bad input."""
+"""Neurons (SPEC §2, §6.1): hand-computed spike trains, oracles N1–N5 and F8, soft reset with V_th != 1 on
+every kernel, bad input."""
 import math
 
 import pytest
 import torch
 
-from spikeforge.neuron import IFNode, LIFNode, PLIFNode, Readout
+from spikeforge.neuron import IFNode, LIFNode, PLIFNode, Readout, surrogate
+from spikeforge.neuron.kernels import KERNELS, NeuronRule
 
 D = torch.float64
 
@@ -96,6 +98,53 @@ def test_soft_reset_keeps_excess():
     """IF soft, X = 2.5: H = 2.5 → 1.5 after one spike; 4.0 → 3.0; a neuron fires at most once per step."""
     s, v = run(IFNode(v_reset=None, return_v=True, backend="torch"), [2.5, 2.5])
     assert s == [1, 1] and v == pytest.approx([1.5, 3.0])
+
+
+# Soft reset with V_th != 1 (SPEC §2: V = H − S·V_th), on every registered kernel. Dyadic values: exact in
+# float32 (the triton kernel's only dtype). (λ, V_th, X, S, V after reset), worked by hand:
+#   IF, V_th 1.5: H = 1, 2, 1.75, 2.25, 1 → S = 0, 1, 1, 1, 0; V = 1, 0.5, 0.25, 0.75, 1
+#     (H − S instead would give V = 1, 1, 1.25, 2.25, 1.5 and S = 0, 1, 1, 1, 1)
+#   LIF λ 0.5, V_th 0.75: H = 0.5, 1, 1.125, 0.4375 → S = 0, 1, 1, 0; V = 0.5, 0.25, 0.375, 0.4375
+SOFT_CASES = {
+    "if-vth1.5": (1.0, 1.5, [1.0, 1.0, 1.25, 2.0, 0.25], [0, 1, 1, 1, 0], [1.0, 0.5, 0.25, 0.75, 1.0]),
+    "lif0.5-vth0.75": (0.5, 0.75, [0.5, 0.75, 1.0, 0.25], [0, 1, 1, 0], [0.5, 0.25, 0.375, 0.4375]),
+}
+
+
+def kernel_or_skip(name, monkeypatch):
+    """The registered kernel ``name``; triton runs on CPU under its interpreter (as tests/neuron/test_kernel_triton.py)."""
+    if name == "triton":
+        pytest.importorskip("triton")
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    return KERNELS.get(name)
+
+
+@pytest.mark.parametrize("case", SOFT_CASES)
+@pytest.mark.parametrize("kernel", KERNELS.names())
+def test_soft_reset_subtracts_v_threshold(kernel, case, monkeypatch):
+    decay, vth, x, spikes, v = SOFT_CASES[case]
+    rule = NeuronRule(v_reset=None, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    params = [torch.tensor(p, dtype=torch.float32) for p in (decay, 1.0, vth)]
+    s, v_seq = kernel_or_skip(kernel, monkeypatch)(col(x).float(), None, *params, rule, True)
+    assert s.flatten().tolist() == spikes
+    assert v_seq.flatten().tolist() == v
+
+
+@pytest.mark.parametrize("kernel", KERNELS.names())
+def test_soft_reset_gradient_carries_v_threshold(kernel, monkeypatch):
+    """The reset's gradient (SPEC §2, kernels/base.py): ∂V/∂H = 1 − V_th·σ', ∂V/∂V_th = −S + V_th·σ' without
+    detach. IF, V_th 1.5, const σ' = 1, L = Σ_t V[t] on the first case above; by hand, δ[t] = ∂L/∂V[t]
+    = 1 + ∂L/∂H[t+1] and ∂L/∂H[t] = δ[t]·(1 − 1.5) = −δ[t]/2 backwards from δ[4] = 1: ∂L/∂X = ∂L/∂H =
+    −0.34375, −0.3125, −0.375, −0.25, −0.5; ∂L/∂V_th = Σ δ[t]·(1.5 − S[t]) = 3.46875 (H − S would give
+    ∂V/∂H = 0). Exact in float32."""
+    rule = NeuronRule(v_reset=None, detach_reset=False, strict=False, surrogate=surrogate.get("const"))
+    x = col(SOFT_CASES["if-vth1.5"][2]).float().requires_grad_()
+    vth = torch.tensor(1.5, requires_grad=True)
+    one = torch.tensor(1.0)
+    _, v_seq = kernel_or_skip(kernel, monkeypatch)(x, None, one, one, vth, rule, True)
+    v_seq.sum().backward()
+    assert x.grad.flatten().tolist() == [-0.34375, -0.3125, -0.375, -0.25, -0.5]
+    assert vth.grad.item() == 3.46875
 
 
 def test_v_init_starts_from_given_potential_and_gets_gradient():

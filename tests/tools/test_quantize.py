@@ -15,12 +15,13 @@ from spikeforge.tools.quantize import (
 
 
 def test_hand_grid_2_bits() -> None:
-    # b = 2: levels ±1, s = max|w| / 1 = 0.9; round(w / s) = round([-0.9, -0.5, 0.2, 0.4, 0.9] / 0.9)
-    # = [-1, -1, 0, 0, 1] (round half to even: -0.5556 -> -1, 0.444 -> 0).
-    w = torch.tensor([-0.9, -0.5, 0.2, 0.4, 0.9], dtype=torch.float64)
+    # b = 2: levels ±1, s = max|w| / 1 = 0.8; w / s = [-1, -0.375, 0.25, 0.625, 1] (no ties):
+    #   round → [-1,  0, 0, 1, 1]  (expected)
+    #   floor → [-1, -1, 0, 0, 1]   trunc → [-1, 0, 0, 0, 1]   ceil → [-1, 0, 1, 1, 1]
+    w = torch.tensor([-0.8, -0.3, 0.2, 0.5, 0.8], dtype=torch.float64)
     q, s = quantize_tensor(w, 2)
-    assert s == pytest.approx(0.9)
-    assert q.tolist() == pytest.approx([-0.9, -0.9, 0.0, 0.0, 0.9])
+    assert s == pytest.approx(0.8)
+    assert q.tolist() == pytest.approx([-0.8, 0.0, 0.0, 0.8, 0.8])
 
 
 @pytest.mark.parametrize("bits", [2, 3, 4, 8, 16])
