@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 1, "batch_size": 64, "seed": 0, "device": "cpu", "workers": 0, "output": None,
         "amp": None, "clip_grad": None, "compile": False, "checkpoint_every": 0, "sync_bn": False,
         "rtd_T": None, "mixup": 0.0, "deterministic": False, "val_fraction": 0.0, "eval_every": 1,
+        "dist_backend": None,
     },
     "quant": {"bits": None},
 }

@@ -214,7 +214,7 @@ def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str |
         StopRequested: SIGINT (a checkpoint is saved first).
         ValueError: bad config values, unknown names, missing data files.
     """
-    d = setup(str(cfg["train"]["device"]))
+    d = setup(str(cfg["train"]["device"]), cfg["train"].get("dist_backend"))
     try:
         return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after)
     finally:
