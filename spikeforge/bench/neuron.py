@@ -75,12 +75,17 @@ def _spikingjelly_impl(device: torch.device) -> tuple[str, Impl] | None:
 
     name = f"spikingjelly-{spikingjelly_version()} LIFNode(step_mode='m')"
     if device.type == "cuda":
-        run(torch.zeros(2, 8, device=device, requires_grad=True)).sum().backward()  # its selection happens here
+        try:  # its CUDA implementation is selected (and possibly built) at the first call
+            run(torch.zeros(2, 8, device=device, requires_grad=True)).sum().backward()
+        except Exception as err:  # noqa: BLE001 - reported as the row's error
+            return f"{name}, CUDA", RuntimeError(f"spikingjelly's LIFNode failed on CUDA: {type(err).__name__}: {err}")
         return f"{name}, CUDA implementation {spikingjelly_cuda_implementation('lif', device)}", run
     return f"{name}, CPU op sj_lif", run
 
 
 def implementations(kernels: list[str] | None = None, device: str | torch.device = "cpu") -> Iterator[tuple[str, Impl]]:
+    """``(name, impl)`` per implementation, SpikingJelly's last (its set-up may build kernels); ``impl`` is
+    an exception where an installed implementation failed to set up."""
     from spikeforge.neuron.kernels import KERNELS
 
     dev = torch.device(device)
@@ -150,11 +155,20 @@ def copy_bandwidth(T: int, numel: int, repeats: int, dev: torch.device) -> dict[
     return {"copy_ms": ms, "bytes": 2 * x.numel() * 4, "gb_per_s": 2 * x.numel() * 4 / (ms * 1e-3) / 1e9}
 
 
+def _each(source: Iterator, seen: list) -> Iterator:
+    """The items of ``seen``, then the rest of ``source`` (appended to ``seen`` as they come)."""
+    yield from list(seen)
+    for item in source:
+        seen.append(item)
+        yield item
+
+
 def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[str] | None = None,
         device: str = "cpu") -> list[dict]:
     dev = resolve_device(device)
     rows = []
-    impls = list(implementations(kernels, dev))
+    impls: list[tuple[str, Impl]] = []
+    source = implementations(kernels, dev)  # drawn while the first T runs: our rows come before SpikingJelly's set-up
     where = device_fields(dev)
     if not as_json:
         threads = f"{torch.get_num_threads()} threads" if dev.type == "cpu" else "synchronised timings"
@@ -165,6 +179,8 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
         rows.append(row)
         if as_json:
             print(json.dumps(row), flush=True)
+        elif "error" in row:
+            print(f"{row['impl']:60s} {row['T']:3d}  not run: {row['error']}", flush=True)
         elif "copy_ms" in row:
             print(f"{row['impl']:60s} {row['T']:3d} {row['copy_ms']:9.3f} {'':11s} {'':10s} {row['gb_per_s']:.0f} GB/s",
                   flush=True)
@@ -176,7 +192,10 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
         if dev.type == "cuda":
             emit({"impl": "torch copy_ (device copy bandwidth)", "T": T, "numel": numel,
                   **copy_bandwidth(T, numel, repeats, dev), **where, "dtype": "float32", "torch": torch.__version__})
-        for name, impl in impls:
+        for name, impl in _each(source, impls):
+            if isinstance(impl, Exception):
+                emit({"impl": name, "T": T, "numel": numel, **where, "error": str(impl)})
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = measure(impl, T, numel, repeats, device=dev)
