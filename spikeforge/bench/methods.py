@@ -61,7 +61,7 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         model = create_model(model_name, method=m, T=T)  # T None: the model's own
         T = model.T
     except ValueError as err:
-        return {"method": method, "model": model_name, "T": T, "batch": batch, "error": str(err)}
+        return {"method": method, "model": model_name, "T": T, "batch": batch, **device_fields(dev), "error": str(err)}
     shape = [size if d is None else d for d in model.input_shape]
     if len(shape) == 3 and model.input_shape[1] is None:
         shape[1:] = [size, size]
@@ -77,7 +77,8 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         opt.step()
 
     return {"method": method, "model": model_name, "T": T, "batch": batch, **time_and_memory(step, steps, dev),
-            "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(), "torch": torch.__version__, **device_fields(dev)}
+            "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, **device_fields(dev)}
 
 
 def time_and_memory(step, steps: int, dev: torch.device) -> dict:
