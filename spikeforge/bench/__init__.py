@@ -1,4 +1,8 @@
-"""Benchmarks: ``spikeforge bench neuron|methods|models|agreement|data`` (speed and memory, never correctness)."""
+"""Benchmarks: ``spikeforge bench neuron|methods|models|agreement|data`` (speed and memory, never correctness).
+
+``--device cpu|cuda`` (neuron, methods, models): :mod:`spikeforge.bench.device`. The GPU check of a whole
+machine in one command: ``python -m spikeforge.bench.gpu_check --out DIR`` (:mod:`spikeforge.bench.gpu_check`).
+"""
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,11 @@ of workload the free heap at the peak can exceed the live tensors. ``--live-memo
 with ``MALLOC_MMAP_THRESHOLD_=65536`` instead, so every block above 64 KiB is mapped on allocation and
 unmapped on free: peak RSS then follows the live tensor memory. Its step times are not representative
 (every allocation faults in fresh pages), so time and memory come from separate runs.
+
+``--device cuda``: model and batch on the GPU, each step timed between ``torch.cuda.synchronize()``
+calls, and memory is ``torch.cuda.max_memory_allocated()`` above the allocation before the first step
+(after ``reset_peak_memory_stats``; ``"memory": "cuda_max_allocated"`` in the row); ``--live-memory``
+is a CPU option. Rows carry ``device`` and ``device_name``.
 """
 from __future__ import annotations
 
@@ -20,12 +25,12 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
+
+from spikeforge.bench.device import add_device_argument, device_fields, median_ms, peak_mb, resolve_device, start_peak
 
 __all__ = ["add_parser", "measure_in_subprocess", "measure_one", "run"]
 
@@ -38,11 +43,12 @@ def _rss_mb() -> float:
 
 
 def measure_one(model_name: str, method: str, T: int | None, batch: int, size: int, steps: int, seed: int = 0,
-                window_mb: float | None = None, store_mb: float | None = None) -> dict:
+                window_mb: float | None = None, store_mb: float | None = None, device: str = "cpu") -> dict:
     """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
     from spikeforge.methods import get_method
     from spikeforge.models import create_model
 
+    dev = resolve_device(device)
     name, _, mode = method.partition(":")
     torch.manual_seed(seed)
     try:
@@ -55,12 +61,13 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         model = create_model(model_name, method=m, T=T)  # T None: the model's own
         T = model.T
     except ValueError as err:
-        return {"method": method, "model": model_name, "T": T, "batch": batch, "error": str(err)}
+        return {"method": method, "model": model_name, "T": T, "batch": batch, **device_fields(dev), "error": str(err)}
     shape = [size if d is None else d for d in model.input_shape]
     if len(shape) == 3 and model.input_shape[1] is None:
         shape[1:] = [size, size]
-    x = torch.rand(batch, *shape)
-    y = torch.randint(0, model.num_classes, (batch,))
+    model = model.to(dev)
+    x = torch.rand(batch, *shape).to(dev)
+    y = torch.randint(0, model.num_classes, (batch,)).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -69,36 +76,55 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         loss_fn(model(x), y).backward()
         opt.step()
 
-    base = _rss_mb()
-    step()  # warm-up (first-use kernel builds, allocator growth)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(1e3 * (time.perf_counter() - start))
+    return {"method": method, "model": model_name, "T": T, "batch": batch, **time_and_memory(step, steps, dev),
+            "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, **device_fields(dev)}
+
+
+def time_and_memory(step, steps: int, dev: torch.device) -> dict:
+    """``step_ms`` (median of ``steps`` after one warm-up step) and ``peak_mem_mb`` of ``step`` on ``dev``.
+
+    CPU: peak RSS of this process minus its RSS before the warm-up; CUDA: ``max_memory_allocated``
+    above the allocation before the warm-up (synchronised timings).
+    """
+    base = _rss_mb() if dev.type == "cpu" else start_peak(dev)
+    ms = median_ms(step, steps, dev)  # one warm-up step first (first-use kernel builds, allocator growth)
+    if dev.type == "cuda":
+        return {"step_ms": ms, "peak_mem_mb": peak_mb(dev, base), "memory": "cuda_max_allocated"}
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB on Linux
-    return {"method": method, "model": model_name, "T": T, "batch": batch, "step_ms": statistics.median(times),
-            "peak_mem_mb": peak - base, "input": shape, "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "device": "cpu"}
+    return {"step_ms": ms, "peak_mem_mb": peak - base}
 
 
 #: glibc setting under which peak RSS follows live memory (``--live-memory``).
 LIVE_MEMORY_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
+def run_python(code: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -c code`` in a fresh process that imports this same spikeforge (also from a source tree)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, **(extra_env or {})}
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
+
+
+def last_json(proc: subprocess.CompletedProcess, failed: dict) -> dict:
+    """The JSON object a measuring subprocess printed last, or ``failed`` with its last stderr line as ``error``."""
+    if proc.returncode != 0:
+        return {**failed, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def measure_in_subprocess(model: str, method: str, T: int | None, batch: int, size: int, steps: int,
                           window_mb: float | None = None, store_mb: float | None = None,
-                          live_memory: bool = False) -> dict:
+                          live_memory: bool = False, device: str = "cpu") -> dict:
     """:func:`measure_one` in a fresh Python process (so its peak RSS is this configuration's alone)."""
     code = ("import json; from spikeforge.bench.methods import measure_one; print(json.dumps(measure_one("
-            f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r}, store_mb={store_mb!r})))")
-    env = {**os.environ, **LIVE_MEMORY_ENV} if live_memory else None
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, env=env)
-    if proc.returncode != 0:
-        return {"method": method, "model": model, "T": T, "batch": batch,
-                "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    row = json.loads(proc.stdout.strip().splitlines()[-1])
-    row["memory"] = "live" if live_memory else "rss"
+            f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r}, store_mb={store_mb!r}, "
+            f"device={device!r})))")
+    proc = run_python(code, LIVE_MEMORY_ENV if live_memory else None)
+    row = last_json(proc, {"method": method, "model": model, "T": T, "batch": batch, "device": device})
+    if "error" not in row and row["device"] == "cpu":
+        row["memory"] = "live" if live_memory else "rss"
     return row
 
 
@@ -106,31 +132,39 @@ def print_row(row: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(row), flush=True)
     elif "error" in row:
-        print(f"{row['model']:22s} {row['method']:14s} {row['T']!s:>3s}  not run: {row['error']}", flush=True)
+        print(f"{row['model']:26s} {row['method']:14s} {row['T']!s:>3s}  not run: {row['error']}", flush=True)
     else:
-        print(f"{row['model']:22s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}",
+        print(f"{row['model']:26s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}",
               flush=True)
 
 
-def header(text: str, live_memory: bool = False) -> None:
-    if live_memory:
+def header(text: str, live_memory: bool = False, device: str = "cpu") -> None:
+    if device == "cuda":
+        text += ("; peak_mem = torch.cuda.max_memory_allocated above the allocation before the first step "
+                 "(synchronised timings)")
+    elif live_memory:
         text += ("; peak_mem = peak RSS above the RSS before the first step, in a fresh process with "
                  "MALLOC_MMAP_THRESHOLD_=65536 (freed blocks unmapped: follows live memory; times not representative)")
     else:
         text += ("; peak_mem = peak RSS of a fresh process minus its RSS before the first step "
                  "(the CPU allocator keeps no peak statistics; glibc's retained free heap included)")
     print(text)
-    print(f"{'model':22s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
+    print(f"{'model':26s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
 
 
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
-        window_mb: float | None = None, store_mb: float | None = None, live_memory: bool = False) -> list[dict]:
+        window_mb: float | None = None, store_mb: float | None = None, live_memory: bool = False,
+        device: str = "cpu") -> list[dict]:
+    dev = resolve_device(device)  # a clear error here, before any subprocess starts
+    if live_memory and dev.type == "cuda":
+        raise ValueError("bench methods: --live-memory is a CPU option (on CUDA memory is torch.cuda.max_memory_allocated)")
     rows = []
     if not as_json:
-        header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps", live_memory)
+        header(f"{model}, batch {batch}, {size}x{size}, {steps} timed steps, {device_fields(dev)['device_name']}",
+               live_memory, dev.type)
     for T in Ts:
         for method in methods:
-            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb, live_memory)
+            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb, live_memory, dev.type)
             rows.append(row)
             print_row(row, as_json)
     return rows
@@ -153,5 +187,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="measure memory with glibc returning freed blocks at once (MALLOC_MMAP_THRESHOLD_=65536): "
                         "peak RSS then follows live tensors; step times of this mode are not representative")
     p.add_argument("--json", action="store_true")
+    add_device_argument(p)
     p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb,
-                                       a.store_mb, a.live_memory), 0)[1])
+                                       a.store_mb, a.live_memory, a.device), 0)[1])

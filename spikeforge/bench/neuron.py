@@ -5,35 +5,63 @@ to 0, detached reset, ATan α = 2, V_th = 1):
 - every registered kernel but ``auto`` (``torch`` is the naive autograd loop over T);
 - SpikingJelly's multi-step ``LIFNode`` when it is installed (``pip install --no-deps
   spikingjelly==2.0.0 loguru``). On CPU its 2.0.0 release runs the custom op ``sj_lif`` (a per-step
-  torch loop forward and a hand-written per-step backward, ``spikingjelly/_ops/lif/cpu.py``).
+  torch loop forward and a hand-written per-step backward, ``spikingjelly/_ops/lif/cpu.py``). On
+  CUDA it picks its own implementation (``cuda``, i.e. its compiled kernels, else ``triton``, else
+  ``torch``; the environment variable ``SJ_LIF_CUDA_IMPLEMENTATION`` forces one); the row names the
+  one it ran.
+- ``--device cuda`` adds a reference row ``torch copy_``: ``y.copy_(x)`` on a ``[T, numel]`` fp32
+  tensor, whose bytes per second (read + write) are the device's copy bandwidth in the same run.
 Reported: median milliseconds of the forward (autograd recording) and of forward+backward, and the
-bytes of the tensors saved for backward (counted once per storage with ``saved_tensors_hooks``).
+bytes of the tensors saved for backward (counted once per storage with ``saved_tensors_hooks``); on
+CUDA (``--device cuda``) the timings are synchronised and ``peak_mem_mb`` is the
+``torch.cuda.max_memory_allocated`` of one forward+backward above the inputs.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import warnings
 from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
 
+from spikeforge.bench.device import add_device_argument, device_fields, median_ms, peak_mb, resolve_device, start_peak
+
 __all__ = ["add_parser", "implementations", "measure", "run"]
 
 Impl = Callable[[Tensor], Tensor]
 
 
-def _spikeforge_impl(kernel: str) -> Impl:
+def _spikeforge_impl(kernel: str, device: torch.device) -> Impl:
     from spikeforge.neuron import LIFNode
 
-    node = LIFNode(tau=2.0, backend=kernel)
-    return node
+    return LIFNode(tau=2.0, backend=kernel).to(device)
 
 
-def _spikingjelly_impl() -> tuple[str, Impl] | None:
+def spikingjelly_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("spikingjelly")
+    except Exception:  # noqa: BLE001 - imported from a source tree
+        return "?"
+
+
+def spikingjelly_cuda_implementation(op: str, device: torch.device) -> str:
+    """Which CUDA implementation SpikingJelly 2.0 selected for its op ``op`` (``lif``, ``if_``) on ``device``:
+    ``cuda`` (its compiled kernels), ``triton`` or ``torch``; read after a first call (private API)."""
+    try:
+        import importlib
+
+        selection = importlib.import_module(f"spikingjelly._ops.{op}")._selection
+        chosen = selection._selections[device.index if device.index is not None else torch.cuda.current_device()]
+        return str(chosen.name)
+    except Exception:  # noqa: BLE001 - another release: say so rather than guess
+        return "unknown (selection not readable)"
+
+
+def _spikingjelly_impl(device: torch.device) -> tuple[str, Impl] | None:
     try:
         from spikingjelly.activation_based import neuron, surrogate
     except Exception:  # not installed, or not importable beside this torch
@@ -45,18 +73,28 @@ def _spikingjelly_impl() -> tuple[str, Impl] | None:
         node.reset()
         return node(x)
 
-    return "spikingjelly-2.0.0 LIFNode(step_mode='m'), CPU op sj_lif", run
+    name = f"spikingjelly-{spikingjelly_version()} LIFNode(step_mode='m')"
+    if device.type == "cuda":
+        try:  # its CUDA implementation is selected (and possibly built) at the first call
+            run(torch.zeros(2, 8, device=device, requires_grad=True)).sum().backward()
+        except Exception as err:  # noqa: BLE001 - reported as the row's error
+            return f"{name}, CUDA", RuntimeError(f"spikingjelly's LIFNode failed on CUDA: {type(err).__name__}: {err}")
+        return f"{name}, CUDA implementation {spikingjelly_cuda_implementation('lif', device)}", run
+    return f"{name}, CPU op sj_lif", run
 
 
-def implementations(kernels: list[str] | None = None) -> Iterator[tuple[str, Impl]]:
+def implementations(kernels: list[str] | None = None, device: str | torch.device = "cpu") -> Iterator[tuple[str, Impl]]:
+    """``(name, impl)`` per implementation, SpikingJelly's last (its set-up may build kernels); ``impl`` is
+    an exception where an installed implementation failed to set up."""
     from spikeforge.neuron.kernels import KERNELS
 
+    dev = torch.device(device)
     for name in kernels or [n for n in KERNELS.names() if n != "auto"]:
         kernel = KERNELS.get(name)
-        reason = kernel.unavailable(torch.zeros(1, 1), _bench_rule())
+        reason = kernel.unavailable(torch.zeros(1, 1, device=dev), _bench_rule())
         if reason is None:
-            yield f"spikeforge-{name}" + (" (naive autograd loop)" if name == "torch" else ""), _spikeforge_impl(name)
-    sj = _spikingjelly_impl()
+            yield f"spikeforge-{name}" + (" (naive autograd loop)" if name == "torch" else ""), _spikeforge_impl(name, dev)
+    sj = _spikingjelly_impl(dev)
     if sj is not None:
         yield sj
 
@@ -83,10 +121,13 @@ def saved_bytes(impl: Impl, x: Tensor) -> int:
     return sum(seen.values())
 
 
-def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0) -> dict[str, float]:
+def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0,
+            device: str | torch.device = "cpu") -> dict[str, float]:
+    """``fwd_ms``, ``fwdbwd_ms`` (medians), ``saved_bytes``; on CUDA also ``peak_mem_mb`` of one forward+backward."""
+    dev = torch.device(device)
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(T, numel, generator=g) * 1.5).requires_grad_()
-    grad = torch.rand(T, numel, generator=g)
+    x = (torch.rand(T, numel, generator=g) * 1.5).to(dev).requires_grad_()
+    grad = torch.rand(T, numel, generator=g).to(dev)
 
     def fwd() -> None:
         impl(x)
@@ -97,35 +138,68 @@ def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0) -> 
 
     times = {}
     for key, fn in (("fwd_ms", fwd), ("fwdbwd_ms", fwdbwd)):
-        fn()  # warm-up (and first-use compilation)
-        samples = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            samples.append(1e3 * (time.perf_counter() - start))
-        times[key] = statistics.median(samples)
+        times[key] = median_ms(fn, repeats, dev)  # one warm-up call first (and first-use compilation)
+    if dev.type == "cuda":
+        base = start_peak(dev)
+        fwdbwd()
+        times["peak_mem_mb"] = peak_mb(dev, base)
     times["saved_bytes"] = saved_bytes(impl, x)
     return times
 
 
-def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[str] | None = None) -> list[dict]:
+def copy_bandwidth(T: int, numel: int, repeats: int, dev: torch.device) -> dict[str, float]:
+    """``y.copy_(x)`` on ``[T, numel]`` fp32: milliseconds and GB/s counting its read and its write."""
+    x = torch.rand(T, numel, device=dev)
+    y = torch.empty_like(x)
+    ms = median_ms(lambda: y.copy_(x), repeats, dev)
+    return {"copy_ms": ms, "bytes": 2 * x.numel() * 4, "gb_per_s": 2 * x.numel() * 4 / (ms * 1e-3) / 1e9}
+
+
+def _each(source: Iterator, seen: list) -> Iterator:
+    """The items of ``seen``, then the rest of ``source`` (appended to ``seen`` as they come)."""
+    yield from list(seen)
+    for item in source:
+        seen.append(item)
+        yield item
+
+
+def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[str] | None = None,
+        device: str = "cpu") -> list[dict]:
+    dev = resolve_device(device)
     rows = []
-    impls = list(implementations(kernels))
+    impls: list[tuple[str, Impl]] = []
+    source = implementations(kernels, dev)  # drawn while the first T runs: our rows come before SpikingJelly's set-up
+    where = device_fields(dev)
     if not as_json:
-        print(f"multi-step LIF, fp32, numel={numel}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+        threads = f"{torch.get_num_threads()} threads" if dev.type == "cpu" else "synchronised timings"
+        print(f"multi-step LIF, fp32, numel={numel}, torch {torch.__version__}, {where['device_name']}, {threads}")
         print(f"{'impl':60s} {'T':>3s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'saved MiB':>10s}")
+
+    def emit(row: dict) -> None:
+        rows.append(row)
+        if as_json:
+            print(json.dumps(row), flush=True)
+        elif "error" in row:
+            print(f"{row['impl']:60s} {row['T']:3d}  not run: {row['error']}", flush=True)
+        elif "copy_ms" in row:
+            print(f"{row['impl']:60s} {row['T']:3d} {row['copy_ms']:9.3f} {'':11s} {'':10s} {row['gb_per_s']:.0f} GB/s",
+                  flush=True)
+        else:
+            print(f"{row['impl']:60s} {row['T']:3d} {row['fwd_ms']:9.3f} {row['fwdbwd_ms']:11.3f} "
+                  f"{row['saved_bytes'] / 2**20:10.1f}", flush=True)
+
     for T in Ts:
-        for name, impl in impls:
+        if dev.type == "cuda":
+            emit({"impl": "torch copy_ (device copy bandwidth)", "T": T, "numel": numel,
+                  **copy_bandwidth(T, numel, repeats, dev), **where, "dtype": "float32", "torch": torch.__version__})
+        for name, impl in _each(source, impls):
+            if isinstance(impl, Exception):
+                emit({"impl": name, "T": T, "numel": numel, **where, "error": str(impl)})
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = measure(impl, T, numel, repeats)
-            row = {"impl": name, "T": T, "numel": numel, **m, "device": "cpu", "dtype": "float32",
-                   "torch": torch.__version__}
-            rows.append(row)
-            if as_json:
-                print(json.dumps(row), flush=True)
-            else:
-                print(f"{name:60s} {T:3d} {m['fwd_ms']:9.1f} {m['fwdbwd_ms']:11.1f} {m['saved_bytes'] / 2**20:10.1f}", flush=True)
+                m = measure(impl, T, numel, repeats, device=dev)
+            emit({"impl": name, "T": T, "numel": numel, **m, **where, "dtype": "float32", "torch": torch.__version__})
     return rows
 
 
@@ -136,4 +210,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--kernels", nargs="+", help="kernel names (default: every registered kernel but auto)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.set_defaults(func=lambda a: (run(a.T, a.numel, a.repeats, a.json, a.kernels), 0)[1])
+    add_device_argument(p)
+    p.set_defaults(func=lambda a: (run(a.T, a.numel, a.repeats, a.json, a.kernels, a.device), 0)[1])

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -152,7 +152,7 @@ class Monitor:
         self._o = {name: LayerStats() for name in self.blocks}
 
     # ------------------------------------------------------------------ attaching
-    def attach(self) -> Self:
+    def attach(self) -> Monitor:
         """Register the hooks (done by ``with``); attaching twice raises."""
         if self._handles:
             raise RuntimeError("Monitor: already attached")
@@ -168,7 +168,7 @@ class Monitor:
             h.remove()
         self._handles.clear()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Monitor:
         return self.attach()
 
     def __exit__(self, *exc: object) -> None:

@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 1, "batch_size": 64, "seed": 0, "device": "cpu", "workers": 0, "output": None,
         "amp": None, "clip_grad": None, "compile": False, "checkpoint_every": 0, "sync_bn": False,
         "rtd_T": None, "mixup": 0.0, "deterministic": False, "val_fraction": 0.0, "eval_every": 1, "threads": None,
+        "dist_backend": None,
     },
     "quant": {"bits": None},
 }
@@ -71,6 +72,7 @@ _TYPES: dict[str, tuple[str, Any, bool]] = {
     "train.compile": ("bool", None, False), "train.checkpoint_every": (_INT, 0, True), "train.sync_bn": ("bool", None, False),
     "train.rtd_T": (_INT, 1, True), "train.mixup": (_NUM, 0.0, True), "train.deterministic": ("bool", None, False),
     "train.val_fraction": (_NUM, 0.0, True), "train.eval_every": (_INT, 1, False), "train.threads": (_INT, 1, True),
+    "train.dist_backend": ("choice", ("gloo", "nccl"), True),
     "quant.bits": (_INT, 1, True), "optim.lr": (_NUM, 0.0, False), "model.T": (_INT, 1, False),
 }
 _DEVICE = re.compile(r"(cpu|cuda)(:\d+)?")

@@ -1,7 +1,9 @@
 """Several processes on PyTorch's distributed engine (``torchrun --nproc-per-node N -m spikeforge train``).
 
 ``torchrun`` sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; :func:`setup` then joins the process
-group (gloo on CPU, nccl on CUDA). Without them the run is one process and nothing here communicates.
+group (``train.dist_backend``: by default gloo on CPU, nccl on CUDA when every process of the machine
+has a GPU of its own, else gloo on the CUDA tensors). Without them the run is one process and nothing
+here communicates.
 Only rank 0 writes files and prints (:attr:`Dist.main`).
 """
 from __future__ import annotations
@@ -13,7 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["Dist", "all_gather_objects", "all_reduce_sum", "convert_sync_bn", "setup", "teardown", "wrap_ddp"]
+__all__ = ["Dist", "all_gather_objects", "all_reduce_sum", "choose_backend", "convert_sync_bn", "setup", "teardown",
+           "wrap_ddp"]
 
 
 @dataclass(frozen=True)
@@ -34,21 +37,51 @@ class Dist:
         return self.world > 1
 
 
-def setup(device: str) -> Dist:
+BACKENDS = ("gloo", "nccl")
+
+
+def choose_backend(device: torch.device, backend: str | None, local_world: int) -> str:
+    """``train.dist_backend``: ``backend`` when given, else gloo on CPU, nccl on CUDA when each of the
+    ``local_world`` processes of this machine has a GPU of its own, gloo otherwise (NCCL refuses two
+    ranks on one GPU; gloo all-reduces CUDA tensors too, through host memory).
+
+    Raises:
+        ValueError: an unknown backend, nccl on CPU, or nccl with fewer GPUs than processes.
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"train.dist_backend must be one of {', '.join(BACKENDS)} or null (auto), got {backend!r}")
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    if backend == "nccl":
+        if device.type != "cuda":
+            raise ValueError("train.dist_backend='nccl' needs train.device=cuda; use gloo on CPU")
+        if local_world > gpus:
+            raise ValueError(f"train.dist_backend='nccl' needs a GPU per process: {local_world} processes on this "
+                             f"machine, {gpus} GPU(s); use train.dist_backend=gloo")
+        return backend
+    if backend is None:
+        return "nccl" if device.type == "cuda" and local_world <= gpus else "gloo"
+    return backend
+
+
+def setup(device: str, backend: str | None = None) -> Dist:
     """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1); pick this rank's device.
 
-    ``device`` is ``train.device``: ``cpu`` or ``cuda`` (each rank takes ``cuda:LOCAL_RANK``).
+    ``device`` is ``train.device``: ``cpu`` or ``cuda`` (each rank takes ``cuda:LOCAL_RANK``, shared
+    round-robin when the machine has fewer GPUs than processes); ``backend`` is ``train.dist_backend``
+    (:func:`choose_backend`).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"train.device={device!r} but no CUDA device is available; use --device cpu")
-        dev = torch.device("cuda", local if world > 1 else (dev.index or 0))
+        dev = torch.device("cuda", local % torch.cuda.device_count() if world > 1 else (dev.index or 0))
         torch.cuda.set_device(dev)
+    chosen = choose_backend(dev, backend, local_world)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        dist.init_process_group(backend=chosen)
     return Dist(world, rank, local, dev)
 
 

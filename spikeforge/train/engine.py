@@ -257,7 +257,7 @@ def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str |
     """
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))  # train.threads: this process's torch CPU threads
-    d = setup(str(cfg["train"]["device"]))
+    d = setup(str(cfg["train"]["device"]), cfg["train"].get("dist_backend"))
     try:
         return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after, overwrite)
     finally:

@@ -1,0 +1,71 @@
+"""The ``triton`` kernel compiled for and run on a real GPU (not the interpreter) against the ``torch``
+oracle on the CPU: the 80 cases of ``test_kernel_triton.py`` and its fire-ratio cases, same oracle
+(spikes and potentials bit for bit, gradients within rtol 1e-5 / atol 1e-6·max|ref|, scalars against
+the float64 oracle where that misses). Skipped without CUDA; ``python -m spikeforge.bench.gpu_check``
+runs it on a GPU machine."""
+import dataclasses
+
+import pytest
+import torch
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+pytest.importorskip("triton")
+
+from tests.neuron import test_kernel_triton as cases  # noqa: E402  (sets TRITON_INTERPRET=1; unset per test below)
+
+
+@pytest.fixture(autouse=True)
+def compiled_kernels(monkeypatch):
+    """Real compilation: the kernel reads TRITON_INTERPRET at each call."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+
+
+def _on_gpu(c, x, v0, params, rule, w_s, w_v):
+    """``cases._run`` of the triton kernel with every tensor (λ, κ, V_th included) on the GPU; results on the CPU."""
+    cuda = torch.device("cuda")
+    x = x.to(cuda, copy=True).requires_grad_()
+    v0 = None if v0 is None else v0.to(cuda, copy=True).requires_grad_()
+    learn = {"none": (False, False, False), "all": (True, True, True), "no_gain": (True, False, True)}[c["learn"]]
+    ps = [torch.tensor(p).to(device=cuda, dtype=x.dtype).requires_grad_(r) for p, r in zip(params, learn)]
+    s, v = cases.KERNELS.get("triton")(x, v0, *ps, rule, c["return_v"])
+    assert s.device.type == "cuda"
+    loss = (s * w_s.to(cuda)).sum() + ((v * w_v.to(cuda)).sum() if c["return_v"] else 0)
+    loss.backward()
+    grads = {"x": x.grad, "v_init": None if v0 is None else v0.grad}
+    grads.update({n: p.grad for n, p, r in zip(("decay", "gain", "vth"), ps, learn) if r})
+    return s.cpu(), None if v is None else v.cpu(), {k: None if g is None else g.cpu() for k, g in grads.items()}
+
+
+@pytest.mark.parametrize("c", cases.CASES, ids=cases._case_id)
+def test_triton_on_cuda_matches_torch(c):
+    x, v0, params, rule, w_s, w_v = cases._inputs(c)
+    assert cases.KERNELS.get("triton").unavailable(x.cuda(), rule) is None
+    s_ref, v_ref, g_ref = cases._run("torch", c, x, v0, params, rule, w_s, w_v)
+    s, v, g = _on_gpu(c, x, v0, params, rule, w_s, w_v)
+    d = torch.float64
+    s64, _, g64 = cases._run("torch", c, x.to(d), None if v0 is None else v0.to(d), params, rule, w_s.to(d), w_v.to(d))
+    assert s.dtype == x.dtype and s.shape == x.shape
+    assert torch.equal(s, s_ref), f"spikes differ at {(s != s_ref).sum().item()} elements"
+    if c["return_v"]:
+        assert torch.equal(v, v_ref), f"v_seq differs by up to {(v - v_ref).abs().max().item()}"
+    else:
+        assert v is None and v_ref is None
+    cases._assert_grads_close(g, g_ref, g64 if torch.equal(s64.float(), s_ref) else None)
+
+
+@pytest.mark.parametrize("c", cases.CASES[::6], ids=cases._case_id)
+def test_triton_on_cuda_fire_ratio_matches_torch(c):
+    x, v0, params, rule, w_s, w_v = cases._inputs(c)
+    rule = dataclasses.replace(rule, fire_ratio=0.5)
+    s_ref, v_ref, g_ref = cases._run("torch", c, x, v0, params, rule, w_s, w_v)
+    s, v, g = _on_gpu(c, x, v0, params, rule, w_s, w_v)
+    assert torch.equal(s, s_ref) and 0 < s_ref.mean() < 1
+    if c["return_v"]:
+        assert torch.equal(v, v_ref)
+    cases._assert_grads_close(g, g_ref)
+
+
+def test_auto_picks_triton_for_cuda_tensors():
+    rule = cases.NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=cases.surrogate.get("atan"))
+    assert cases.KERNELS.get("auto").choose(torch.zeros(2, 3, device="cuda"), rule).name == "triton"
