@@ -133,7 +133,8 @@ def _summary(r: dict) -> str:
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint on its data set's test split")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="a last.pt or best.pt of `spikeforge train`")
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="a run directory (its best.pt, else last.pt) or a last.pt/best.pt of `spikeforge train`")
     p.add_argument("--data-dir", dest="data_dir", help="the data set's files (default: the run's data.root)")
     p.add_argument("--split", default="test", help="test (default), val or train")
     p.add_argument("--device", default="cpu")
@@ -146,7 +147,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     from spikeforge.train.engine import evaluate_checkpoint
 
     _set_threads(args)
-    res = evaluate_checkpoint(args.checkpoint, args.data_dir, args.split, args.device, args.batch_size)
+    from spikeforge.train.rundir import checkpoint_path
+
+    path = checkpoint_path(args.checkpoint, prefer=("best.pt", "last.pt"), flag="--checkpoint")
+    res = evaluate_checkpoint(path, args.data_dir, args.split, args.device, args.batch_size)
     print(f"{args.split} accuracy: {100 * res['acc']:.2f} %  loss {res['loss']:.4f}")
     return 0
 

@@ -5,6 +5,7 @@ instance in one file; nothing else in the library switches on strings.
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from typing import Any, Callable, Generic, TypeVar
 
@@ -48,8 +49,10 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
+            close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6)
+            hint = f"did you mean: {', '.join(close)}? " if close else ""
             raise ValueError(
-                f"{self.kind} {name!r} is not registered; choose one of: {', '.join(self.names())}"
+                f"{self.kind} {name!r} is not registered; {hint}choose one of: {', '.join(self.names())}"
             ) from None
 
     def get(self, name: str | Any, **kwargs: Any) -> T:

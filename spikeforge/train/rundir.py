@@ -24,20 +24,23 @@ RUN_FILES = ("config.yaml", "metrics.csv", "firing_rates.csv", "last.pt", "last.
 FIXED_ON_RESUME = ("model.name", "method.name")
 
 
-def checkpoint_path(path: str | Path) -> Path:
-    """``path`` itself, or ``path/last.pt`` when ``path`` is a run directory.
+def checkpoint_path(path: str | Path, prefer: tuple[str, ...] = ("last.pt",), flag: str = "--resume") -> Path:
+    """``path`` itself, or the first of ``prefer`` inside it when ``path`` is a run directory (``--resume``:
+    ``last.pt``; ``eval --checkpoint``: ``best.pt``, else ``last.pt``).
 
     Raises:
-        ValueError: ``path`` does not exist, or is a directory without ``last.pt``.
+        ValueError: ``path`` does not exist, or is a directory holding none of ``prefer``.
     """
     path = Path(path)
     if path.is_dir():
-        if not (path / "last.pt").is_file():
-            raise ValueError(f"--resume: run directory {str(path)!r} has no last.pt "
-                             f"(holds: {', '.join(sorted(p.name for p in path.iterdir())) or 'nothing'})")
-        return path / "last.pt"
+        for name in prefer:
+            if (path / name).is_file():
+                return path / name
+        raise ValueError(f"{flag}: run directory {str(path)!r} has no {' or '.join(prefer)} "
+                         f"(holds: {', '.join(sorted(p.name for p in path.iterdir())) or 'nothing'})")
     if not path.is_file():
-        raise ValueError(f"checkpoint {str(path)!r} does not exist; --resume takes a run directory or its last.pt")
+        raise ValueError(f"checkpoint {str(path)!r} does not exist; {flag} takes a run directory or its "
+                         f"{' / '.join(prefer)}")
     return path
 
 

@@ -36,5 +36,5 @@ def test_bad_input_and_method():
         model(torch.rand(2, 63))
     with pytest.raises(ValueError, match="method 'sgd' is not registered; choose one of: bptt, dsr, ssf"):
         create_model("digits_snn", method="sgd")
-    with pytest.raises(ValueError, match="model 'digits' is not registered; choose one of: digits_snn"):
+    with pytest.raises(ValueError, match="model 'digits' is not registered; did you mean: digits_snn[?] choose one of: digits_snn"):
         create_model("digits")

@@ -81,7 +81,7 @@ def test_rect_width_scales_height():
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(ValueError, match="surrogate 'arctan' is not registered; choose one of: atan, const, rect, sigmoid, triangle"):
+    with pytest.raises(ValueError, match="surrogate 'arctan' is not registered; did you mean: atan, rect[?] choose one of: atan, const, rect, sigmoid, triangle"):
         surrogate.get("arctan")
 
 

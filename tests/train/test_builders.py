@@ -49,7 +49,7 @@ def test_validation_split_is_carved_from_train():
     ("method.faithfull", True, "method 'bptt': bad option"),
     ("loss.smoothing", 0.1, "loss 'ce': bad option"),
     ("model.name", None, "model.name must be set"),
-    ("method.name", "bpt", "method 'bpt' is not registered; choose one of: bptt, dsr, ssf"),
+    ("method.name", "bpt", "method 'bpt' is not registered; did you mean: bptt[?] choose one of: bptt, dsr, ssf"),
 ])
 def test_bad_options_raise_value_error(key, value, message):
     cfg = C.load_recipe("digits")

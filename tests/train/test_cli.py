@@ -64,7 +64,7 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
     (["recipes", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
     (["train", "--set", "train.foo=1"], "unknown key 'train.foo'"),
     (["train", "--model", "resnet999"], "model 'resnet999' is not registered"),
-    (["train", "--method", "bpt"], "method 'bpt' is not registered; choose one of: bptt, dsr, ssf"),
+    (["train", "--method", "bpt"], "method 'bpt' is not registered; did you mean: bptt? choose one of: bptt, dsr, ssf"),
     (["train", "--set", "data.name=mnist", "--data-dir", "/nonexistent-dir", "--model", "plif_mnist",
       "--set", "data.split_seed=null"], "data 'mnist': bad option"),
     (["train", "--resume", "/nonexistent/last.pt"], "checkpoint '/nonexistent/last.pt' does not exist"),

@@ -122,3 +122,14 @@ def test_ctrl_c_during_start_up_is_one_line(monkeypatch, capsys):
     assert main(["train"]) == 130
     err = capsys.readouterr().err
     assert err == "spikeforge: interrupted (Ctrl-C) before a checkpoint could be saved; nothing new was written\n"
+
+
+def test_eval_takes_a_run_directory(half_run, capsys, tmp_path):
+    """``eval --checkpoint RUN_DIR`` reads its best.pt (else last.pt); a directory with neither says so."""
+    run = half_run[0]
+    assert main(["eval", "--checkpoint", str(run)]) == 0
+    assert "test" in capsys.readouterr().out
+    assert checkpoint_path(run, prefer=("best.pt", "last.pt"), flag="--checkpoint").name == "best.pt"
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", "--checkpoint", str(tmp_path / "empty")]) == 2
+    assert "--checkpoint: run directory" in capsys.readouterr().err
