@@ -122,16 +122,13 @@ def _assert_grads_close(got, ref, ref64=None):
                 f"grad {name}: triton {got[name].item():.9g}, fp32 oracle {r.item():.9g}, fp64 oracle {exact:.9g}")
 
 
-@pytest.mark.parametrize("c", CASES, ids=_case_id)
-def test_triton_matches_torch(c):
-    """Spikes, potentials (bit for bit) and all gradients equal the ``torch`` kernel's."""
-    x, v0, params, rule, w_s, w_v = _inputs(c)
-    assert KERNELS.get("triton").unavailable(x, rule) is None
+def assert_matches_reference(c, inputs, s, v, g, near: int = 0) -> None:
+    """A triton run's (spikes, potentials, gradients) against the ``torch`` oracle on the same ``inputs``:
+    spikes and potentials bit for bit, gradients close (scalars against the float64 oracle where needed)."""
+    x, v0, params, rule, w_s, w_v = inputs
     s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, rule, w_s, w_v)
-    s, v, g = _run("triton", c, x, v0, params, rule, w_s, w_v)
     d = torch.float64
     s64, _, g64 = _run("torch", c, x.to(d), None if v0 is None else v0.to(d), params, rule, w_s.to(d), w_v.to(d))
-    near = _near_threshold(x, v0, params, rule)
     assert s.dtype == x.dtype and s.shape == x.shape
     assert torch.equal(s, s_ref), f"spikes differ at {(s != s_ref).sum().item()} elements ({near} with |H - V_th| < 1e-6)"
     if c["return_v"]:
@@ -139,6 +136,16 @@ def test_triton_matches_torch(c):
     else:
         assert v is None and v_ref is None
     _assert_grads_close(g, g_ref, g64 if torch.equal(s64.float(), s_ref) else None)
+
+
+@pytest.mark.parametrize("c", CASES, ids=_case_id)
+def test_triton_matches_torch(c):
+    """Spikes, potentials (bit for bit) and all gradients equal the ``torch`` kernel's."""
+    inputs = _inputs(c)
+    x, v0, params, rule, w_s, w_v = inputs
+    assert KERNELS.get("triton").unavailable(x, rule) is None
+    near = _near_threshold(x, v0, params, rule)
+    assert_matches_reference(c, inputs, *_run("triton", c, *inputs), near=near)
     # The data should not rely on ties for the bit-for-bit claim (ties are tested on purpose below).
     assert near == 0, f"{near} elements with |H - V_th| < 1e-6 in the random data; change the seed"
 

@@ -39,19 +39,9 @@ def _on_gpu(c, x, v0, params, rule, w_s, w_v):
 
 @pytest.mark.parametrize("c", cases.CASES, ids=cases._case_id)
 def test_triton_on_cuda_matches_torch(c):
-    x, v0, params, rule, w_s, w_v = cases._inputs(c)
-    assert cases.KERNELS.get("triton").unavailable(x.cuda(), rule) is None
-    s_ref, v_ref, g_ref = cases._run("torch", c, x, v0, params, rule, w_s, w_v)
-    s, v, g = _on_gpu(c, x, v0, params, rule, w_s, w_v)
-    d = torch.float64
-    s64, _, g64 = cases._run("torch", c, x.to(d), None if v0 is None else v0.to(d), params, rule, w_s.to(d), w_v.to(d))
-    assert s.dtype == x.dtype and s.shape == x.shape
-    assert torch.equal(s, s_ref), f"spikes differ at {(s != s_ref).sum().item()} elements"
-    if c["return_v"]:
-        assert torch.equal(v, v_ref), f"v_seq differs by up to {(v - v_ref).abs().max().item()}"
-    else:
-        assert v is None and v_ref is None
-    cases._assert_grads_close(g, g_ref, g64 if torch.equal(s64.float(), s_ref) else None)
+    inputs = cases._inputs(c)
+    assert cases.KERNELS.get("triton").unavailable(inputs[0].cuda(), inputs[3]) is None
+    cases.assert_matches_reference(c, inputs, *_on_gpu(c, *inputs))
 
 
 @pytest.mark.parametrize("c", cases.CASES[::6], ids=cases._case_id)
