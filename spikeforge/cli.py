@@ -9,6 +9,7 @@ fails its checksum), 3 the data set needs a manual download (the message says wh
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -296,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("spikeforge: interrupted (Ctrl-C) before a checkpoint could be saved; nothing new was written",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `spikeforge models | head`: the reader left; no traceback (Python's own advice)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

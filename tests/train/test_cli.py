@@ -142,3 +142,17 @@ def test_digits_recipe_runs_on_one_thread(capsys):
     torch.set_num_threads(2)
     assert main(["train", "--epochs", "1", "--batch-size", "512"]) == 0
     assert torch.get_num_threads() == 1 and ", 1 threads, " in capsys.readouterr().out
+
+
+def test_output_into_a_closed_pipe_ends_without_a_traceback():
+    """``spikeforge models | head -1``: the reader leaves early; no BrokenPipeError traceback, exit 141."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "spikeforge", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=0)
+    proc.stdout.read(1)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "Traceback" not in err
