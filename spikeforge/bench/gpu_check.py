@@ -17,6 +17,8 @@ cannot start is recorded and the next one runs. Parts, in order:
    T = 4, batch 32 (the model's T);
 5. ``ddp``: ``torchrun --standalone --nproc-per-node 2 -m spikeforge train --recipe digits`` for one
    epoch: NCCL where the machine has two GPUs, else gloo on CUDA tensors (both ranks share the GPU);
+   ``ddp_sync_bn_ssf``: the same under ssf with a BN layer and ``--sync-bn`` (the statistics and the flow
+   backward all-reduced over the processes);
 6. ``amp_fp16``, ``amp_bf16``: ``train --recipe digits --amp fp16|bf16 --device cuda``, one epoch;
 7. ``bench_methods``: ``bench methods --device cuda`` on resnet19 (bptt, ssf, dsr; T = 2, 4).
 
@@ -93,10 +95,11 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
                                                   *models), 150, "bench_models.jsonl", kind="bench"))
     backend = "nccl" if d == "cuda" and cuda_devices >= 2 else "gloo"
     train = ["--recipe", "digits", "--device", d, "--epochs", "1", "--batch-size", "128", "--threads", "1"]
-    parts.append(Part("ddp", [*_py(), "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                              "-m", "spikeforge", "train", *train, "--output", str(out / "ddp_run"),
-                              "--set", f"train.dist_backend={backend}"], 120, kind="train",
-                      env={"OMP_NUM_THREADS": "1"}))
+    for name, extra in (("ddp", []), ("ddp_sync_bn_ssf", ["--method", "ssf", "--sync-bn", "--set", "model.batchnorm=true"])):
+        parts.append(Part(name, [*_py(), "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                                 "-m", "spikeforge", "train", *train, *extra, "--output", str(out / f"{name}_run"),
+                                 "--set", f"train.dist_backend={backend}"], 120, kind="train",
+                          env={"OMP_NUM_THREADS": "1"}))
     for amp in ("fp16", "bf16"):
         if amp == "fp16" and d != "cuda":
             parts.append(Part(f"amp_{amp}", None, 0, skip_reason="fp16 autocast (with a GradScaler) needs CUDA"))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from spikeforge.bench.gpu_check import ROOT, Part, run_parts, write_summary
 
-PARTS = ["environment", "kernel_tests", "bench_neuron", "bench_models", "ddp", "amp_fp16", "amp_bf16", "bench_methods"]
+PARTS = ["environment", "kernel_tests", "bench_neuron", "bench_models", "ddp", "ddp_sync_bn_ssf", "amp_fp16", "amp_bf16",
+         "bench_methods"]
 
 BLOCK = """
 import importlib.abc, sys
@@ -41,6 +42,7 @@ def test_dry_run_from_the_source_tree(tmp_path):
         rows = [json.loads(line) for line in (out / f"{bench}.jsonl").read_text().splitlines()]
         assert rows and all(r["device"] == "cpu" for r in rows), bench
     assert (out / "ddp_run" / "last.pt").exists() and (out / "amp_bf16_run" / "last.pt").exists()
+    assert (out / "ddp_sync_bn_ssf_run" / "last.pt").exists()
     assert "test accuracy" in (out / "ddp.log").read_text()
     assert "skipped" in (out / "kernel_tests.log").read_text()  # the CUDA kernel tests skip without CUDA
     md = (out / "summary.md").read_text()
