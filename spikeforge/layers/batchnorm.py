@@ -28,7 +28,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from spikeforge.layers.batchnorm_sync import SyncBatchNormFunction, all_reduce_sum_, combine_over_ranks, world_size
+from spikeforge.layers.batchnorm_sync import (
+    SyncBatchNormFunction,
+    all_reduce_sum_,
+    batch_dims,
+    combine_over_ranks,
+    per_channel,
+    world_size,
+)
 from spikeforge.methods.dual import Dual
 from spikeforge.methods.lazy import LazySeq
 from spikeforge.neuron.membrane import WindowedStats
@@ -84,12 +91,11 @@ class _FlowBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, flow: Tensor, mean_s: Tensor, invstd_s: Tensor, weight: Tensor | None,
                 bias: Tensor | None, sync: bool = False, group: object | None = None) -> Tensor:
-        dims = [0] + list(range(2, flow.dim()))
-        shape = [1, -1] + [1] * (flow.dim() - 2)
+        dims = batch_dims(flow)
         scale = invstd_s if weight is None else invstd_s * weight.to(invstd_s.dtype)
-        out = (flow - mean_s.view(shape)) * scale.view(shape)
+        out = (flow - per_channel(mean_s, flow)) * per_channel(scale, flow)
         if bias is not None:
-            out = out + bias.to(out.dtype).view(shape)
+            out = out + per_channel(bias.to(out.dtype), flow)
         acc = torch.promote_types(flow.dtype, torch.float32)
         sums = torch.stack([flow.sum(dims, dtype=acc), flow.new_full((flow.shape[1],), flow.numel() // flow.shape[1],
                                                                      dtype=acc)])  # [Σf, n] per channel
@@ -101,18 +107,18 @@ class _FlowBatchNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         flow, mean_s, invstd_s, mean_f, weight, count = ctx.saved_tensors
-        dims = [0] + list(range(2, flow.dim()))
-        shape = [1, -1] + [1] * (flow.dim() - 2)
+        dims = batch_dims(flow)
         acc = torch.promote_types(g.dtype, torch.float32)
         local = torch.stack([g.sum(dims, dtype=acc),  # Σ g
-                             (g * (flow - mean_s.view(shape))).sum(dims, dtype=acc)])  # Σ g·(f − μ_s)
+                             (g * (flow - per_channel(mean_s, flow))).sum(dims, dtype=acc)])  # Σ g·(f − μ_s)
         grad_flow = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
             total = all_reduce_sum_(local.clone(), ctx.group) if ctx.sync else local
             g_sum, g_centred = (total / count.to(acc)).to(g.dtype).unbind(0)  # means over the (global) flow batch
             scale = invstd_s if weight is None else invstd_s * weight.to(invstd_s.dtype)
             k = invstd_s.square() * g_centred
-            grad_flow = (g - g_sum.view(shape) - k.view(shape) * (flow - mean_f.view(shape))) * scale.view(shape)
+            grad_flow = ((g - per_channel(g_sum, flow) - per_channel(k, flow) * (flow - per_channel(mean_f, flow)))
+                         * per_channel(scale, flow))
         if weight is not None and ctx.needs_input_grad[3]:  # in γ's own dtype: no fp16 overflow of the sum
             grad_weight = (local[1] * invstd_s.to(acc)).to(weight.dtype)
         if ctx.needs_input_grad[4]:

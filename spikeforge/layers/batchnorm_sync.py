@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["SyncBatchNormFunction", "all_reduce_sum_", "combine_over_ranks", "world_size"]
+__all__ = ["SyncBatchNormFunction", "all_reduce_sum_", "batch_dims", "combine_over_ranks", "per_channel", "world_size"]
 
 
 def world_size(group: object | None = None) -> int:
@@ -37,11 +37,13 @@ def all_reduce_sum_(t: Tensor, group: object | None = None) -> Tensor:
     return t
 
 
-def _reduce_dims(x: Tensor) -> list[int]:
+def batch_dims(x: Tensor) -> list[int]:
+    """The axes of ``[N, C, *]`` that per-channel statistics reduce over: all but C."""
     return [0] + list(range(2, x.dim()))
 
 
-def _channel_view(t: Tensor, x: Tensor) -> Tensor:
+def per_channel(t: Tensor, x: Tensor) -> Tensor:
+    """A ``[C]`` tensor viewed to broadcast against ``[N, C, *]`` ``x``."""
     return t.view([1, -1] + [1] * (x.dim() - 2))
 
 
@@ -50,8 +52,9 @@ def combine_over_ranks(count: int | Tensor, mean: Tensor, var: Tensor, group: ob
     """Global ``(n, μ, σ²)`` per channel from each process's ``count`` values per channel with mean ``mean``
     ``[C]`` and biased variance ``var`` ``[C]``: n = Σ n_p, μ = Σ n_p·μ_p / n,
     σ² = Σ n_p·(σ²_p + (μ_p − μ)²) / n. Returns float64 tensors ``[C]`` (n too, so no host read)."""
-    local = torch.stack([torch.full_like(mean, float(count), dtype=torch.float64) if not isinstance(count, Tensor)
-                         else count.to(torch.float64).expand_as(mean), mean.double(), var.double()])  # [3, C]
+    n = (count.to(torch.float64).expand_as(mean) if isinstance(count, Tensor)
+         else torch.full_like(mean, float(count), dtype=torch.float64))
+    local = torch.stack([n, mean.double(), var.double()])  # [3, C]
     world = world_size(group)
     if world == 1:
         return local[0], local[1], local[2]
@@ -68,7 +71,7 @@ def _local_var_mean(x: Tensor) -> tuple[Tensor, Tensor]:
     """Per-channel biased variance and mean of ``[N, C, *]``, in float32 at least (fp16 sums overflow)."""
     if x.dtype in (torch.float16, torch.bfloat16):
         x = x.float()
-    return torch.var_mean(x, _reduce_dims(x), correction=0)
+    return torch.var_mean(x, batch_dims(x), correction=0)
 
 
 class SyncBatchNormFunction(torch.autograd.Function):
@@ -91,9 +94,9 @@ class SyncBatchNormFunction(torch.autograd.Function):
         stat_dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
         mean, invstd = mean.to(stat_dtype), (var + eps).rsqrt().to(stat_dtype)
         scale = invstd if weight is None else invstd * weight.to(stat_dtype)
-        y = (x - _channel_view(mean, x)) * _channel_view(scale, x)
+        y = (x - per_channel(mean, x)) * per_channel(scale, x)
         if bias is not None:
-            y = y + _channel_view(bias.to(stat_dtype), x)
+            y = y + per_channel(bias.to(stat_dtype), x)
         ctx.save_for_backward(x, mean, invstd, weight)
         ctx.group, ctx.count = group, n
         ctx.bias_dtype = None if bias is None else bias.dtype
@@ -102,8 +105,8 @@ class SyncBatchNormFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         x, mean, invstd, weight = ctx.saved_tensors
-        dims = _reduce_dims(x)
-        xhat = (x.to(mean.dtype) - _channel_view(mean, x)) * _channel_view(invstd, x)
+        dims = batch_dims(x)
+        xhat = (x.to(mean.dtype) - per_channel(mean, x)) * per_channel(invstd, x)
         g = g.to(mean.dtype)
         local = torch.stack([g.sum(dims), (g * xhat).sum(dims)])  # [2, C]: Σg, Σg·x̂ of this process
         grad_weight = local[1].to(weight.dtype) if weight is not None and ctx.needs_input_grad[1] else None
@@ -112,6 +115,6 @@ class SyncBatchNormFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             sums = all_reduce_sum_(local.clone(), ctx.group) / ctx.count.to(local.dtype)
             scale = invstd if weight is None else invstd * weight.to(invstd.dtype)
-            grad_x = ((g - _channel_view(sums[0], x) - xhat * _channel_view(sums[1], x))
-                      * _channel_view(scale, x)).to(x.dtype)
+            grad_x = ((g - per_channel(sums[0], x) - xhat * per_channel(sums[1], x))
+                      * per_channel(scale, x)).to(x.dtype)
         return grad_x, grad_weight, grad_bias, None, None, None, None, None

@@ -353,8 +353,8 @@ class Readout(nn.Module):
     def cumulative_gains(self, T: int, like: Tensor) -> Tensor:
         """c_t = Σ_{s<=t} λ^(t−s)·κ = κ·Σ_{j<=t} λ^j, t = 0..T−1: ∂u[t]/∂(a constant input) (SPEC §4 "Output
         layer"). ``[T]`` in ``like``'s dtype, computed on its device in float64 (no host-to-device copy)."""
-        powers = torch.full((T,), self.decay, dtype=torch.float64, device=like.device).cumprod(0) / self.decay \
-            if self.decay != 0.0 else (torch.arange(T, device=like.device) == 0).to(torch.float64)
+        lam = torch.full((), self.decay, dtype=torch.float64, device=like.device)
+        powers = lam ** torch.arange(T, dtype=torch.float64, device=like.device)  # λ^j (0^0 = 1)
         return (powers.cumsum(0) * self.input_gain).to(like.dtype)
 
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
