@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from spikeforge.methods import get_method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models import create_model
 from spikeforge.neuron.node import BaseNode
 
@@ -48,7 +48,7 @@ def gradient_agreement(model_name: str, method: str, T: int, batch: int, seed: i
     loss_fn = nn.CrossEntropyLoss()
 
     recorded: list[torch.Tensor] = []
-    hooks = [n.register_forward_hook(lambda m, i, o: recorded.append(o.seq if isinstance(o, Dual) else o.detach()))
+    hooks = [n.register_forward_hook(lambda m, i, o: recorded.append(o.materialize() if isinstance(o, Dual) else o.detach()))
              for n in _spiking_nodes(one)]
     loss_fn(one(x), y).backward()
     for h in hooks:

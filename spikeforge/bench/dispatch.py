@@ -6,6 +6,8 @@ dispatcher is counted (``c.ops``), and separately the ones that synchronise host
 dispatching and is not seen),
 tensors made from host values (``torch.tensor(x, device=...)``: ``aten.lift_fresh``, a host-to-device
 copy), and ops whose output size depends on values (``nonzero``, boolean indexing, ``masked_select``).
+``c.scalars`` counts the 0-dim tensors made from a Python number (``torch.full((), x)``, ``scalar_tensor``):
+not a sync, but a launch each, and a sign of a per-layer constant rebuilt where it could be made once.
 It runs on the CPU, so a test can prove a CUDA step sync-free without a GPU (where one exists,
 ``torch.cuda.set_sync_debug_mode("error")`` is the direct check).
 """
@@ -16,13 +18,16 @@ from typing import Any
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["HOST_SYNC_OPS", "OpCounter"]
+__all__ = ["HOST_SYNC_OPS", "SCALAR_MAKERS", "OpCounter"]
 
 #: aten overload packets that read device values on the host (or copy host values to the device)
 HOST_SYNC_OPS = frozenset({
     "aten._local_scalar_dense", "aten.lift_fresh", "aten.lift_fresh_copy", "aten.is_nonzero", "aten.nonzero",
     "aten.masked_select", "aten.equal", "aten.unique", "aten._unique2", "aten.repeat_interleave",
 })
+
+#: aten overload packets that make a tensor filled with a host number (counted when the result is 0-dim)
+SCALAR_MAKERS = frozenset({"aten.full", "aten.scalar_tensor", "aten.new_full", "aten.full_like"})
 
 
 def _is_bool_index(func: Any, args: tuple) -> bool:
@@ -34,13 +39,15 @@ def _is_bool_index(func: Any, args: tuple) -> bool:
 
 
 class OpCounter(TorchDispatchMode):
-    """Counts ops (``ops``: total; ``by_name``: per overload packet) and host syncs (``syncs``: per op name)."""
+    """Counts ops (``ops``: total; ``by_name``: per overload packet), host syncs (``syncs``: per op name) and
+    0-dim tensors made from host numbers (``scalars``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops = 0
         self.by_name: Counter[str] = Counter()
         self.syncs: Counter[str] = Counter()
+        self.scalars = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = str(func.overloadpacket)
@@ -48,7 +55,10 @@ class OpCounter(TorchDispatchMode):
         self.by_name[name] += 1
         if name in HOST_SYNC_OPS or _is_bool_index(func, args):
             self.syncs[name] += 1
-        return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if name in SCALAR_MAKERS and getattr(out, "dim", None) is not None and out.dim() == 0:
+            self.scalars += 1
+        return out
 
     @property
     def sync_count(self) -> int:

@@ -20,7 +20,9 @@ cannot start is recorded and the next one runs. Parts, in order:
    ``ddp_sync_bn_ssf``: the same under ssf with a BN layer and ``--sync-bn`` (the statistics and the flow
    backward all-reduced over the processes);
 6. ``amp_fp16``, ``amp_bf16``: ``train --recipe digits --amp fp16|bf16 --device cuda``, one epoch;
-7. ``bench_methods``: ``bench methods --device cuda`` on resnet19 (bptt, ssf, dsr; T = 2, 4).
+7. ``bench_methods``: ``bench methods --device cuda`` on resnet19, batch 64, 32x32 (bptt, ssf, dsr; T = 2, 6,
+   16: the one-step methods' targets), and ``bench_methods_sew``: SEW-ResNet-18, 224x224, T = 4, batch 32
+   (bptt, ssf; against SpikingJelly's BPTT step of ``bench_models``).
 
 ``--dry-run`` (implied by ``--device cpu``) runs the same parts on the CPU (``--device cuda --dry-run``:
 on the GPU) at toy sizes (the neuron
@@ -84,11 +86,14 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
         neuron = ["--T", "2", "--numel", "256", "--repeats", "1", "--kernels", "torch"]
         models = ["--model", "digits_snn", "--batch", "2", "--steps", "1"]
         methods = ["--model", "digits_snn", "--T", "2", "--batch", "2", "--steps", "1", "--methods", "bptt"]
+        sew_methods = ["--model", "digits_snn", "--T", "2", "--batch", "2", "--steps", "1", "--methods", "ssf"]
     else:
         neuron = ["--T", "8", "32", "--numel", str(1 << 24), "--repeats", "10"]
         models = ["--model", "sew_resnet18", "--size", "224", "--batch", "32", "--steps", "5"]
-        methods = ["--model", "resnet19", "--T", "2", "4", "--batch", "16", "--steps", "5",
+        methods = ["--model", "resnet19", "--T", "2", "6", "16", "--batch", "64", "--steps", "5",
                    "--methods", "bptt", "ssf", "dsr"]
+        sew_methods = ["--model", "sew_resnet18", "--size", "224", "--T", "4", "--batch", "32", "--steps", "5",
+                       "--methods", "bptt", "ssf"]
     parts.append(Part("bench_neuron", _spikeforge("bench", "neuron", "--device", d, "--json", *neuron), 150,
                       "bench_neuron.jsonl", kind="bench"))
     parts.append(Part("bench_models", _spikeforge("bench", "models", "--device", d, "--json", "--compare-spikingjelly",
@@ -106,8 +111,10 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
             continue
         parts.append(Part(f"amp_{amp}", _spikeforge("train", *train, "--amp", amp, "--output", str(out / f"amp_{amp}_run")),
                           90, kind="train"))
-    parts.append(Part("bench_methods", _spikeforge("bench", "methods", "--device", d, "--json", *methods), 200,
+    parts.append(Part("bench_methods", _spikeforge("bench", "methods", "--device", d, "--json", *methods), 240,
                       "bench_methods.jsonl", kind="bench"))
+    parts.append(Part("bench_methods_sew", _spikeforge("bench", "methods", "--device", d, "--json", *sew_methods), 120,
+                      "bench_methods_sew.jsonl", kind="bench"))
     return parts
 
 
@@ -188,7 +195,7 @@ def run_parts(parts: list[Part], out: Path, budget_s: float = 570.0) -> list[dic
 
 def _bench_tables(out: Path) -> list[str]:
     lines = []
-    for name in ("bench_neuron", "bench_models", "bench_methods"):
+    for name in ("bench_neuron", "bench_models", "bench_methods", "bench_methods_sew"):
         path = out / f"{name}.jsonl"
         if not path.exists():
             continue

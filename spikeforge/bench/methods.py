@@ -14,6 +14,11 @@ with ``MALLOC_MMAP_THRESHOLD_=65536`` instead, so every block above 64 KiB is ma
 unmapped on free: peak RSS then follows the live tensor memory. Its step times are not representative
 (every allocation faults in fresh pages), so time and memory come from separate runs.
 
+Every row also carries ``ops_per_step``: the aten ops one more step dispatches (counted by
+:class:`~spikeforge.bench.dispatch.OpCounter`; on a GPU about one launch each), the figure that shows how a
+method's work is cut into pieces as T grows; and, for ``ssf``/``dsr``, ``window_mb``, the window budget the
+method took for the device.
+
 ``--device cuda``: model and batch on the GPU, each step timed between ``torch.cuda.synchronize()``
 calls, and memory is ``torch.cuda.max_memory_allocated()`` above the allocation before the first step
 (after ``reset_peak_memory_stats``; ``"memory": "cuda_max_allocated"`` in the row); ``--live-memory``
@@ -31,6 +36,7 @@ import sys
 import torch
 
 from spikeforge.bench.device import add_device_argument, device_fields, median_ms, peak_mb, resolve_device, start_peak
+from spikeforge.bench.dispatch import OpCounter
 
 __all__ = ["add_parser", "measure_in_subprocess", "measure_one", "run"]
 
@@ -76,8 +82,13 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
         loss_fn(model(x), y).backward()
         opt.step()
 
-    return {"method": method, "model": model_name, "T": T, "batch": batch, **time_and_memory(step, steps, dev),
-            "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(),
+    row = {"method": method, "model": model_name, "T": T, "batch": batch, **time_and_memory(step, steps, dev)}
+    with OpCounter() as count:
+        step()
+    row["ops_per_step"] = count.ops
+    if m.one_step:
+        row["window_mb"] = m.window_budget(dev).window_bytes / 2**20
+    return {**row, "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(),
             "torch": torch.__version__, **device_fields(dev)}
 
 
@@ -134,8 +145,8 @@ def print_row(row: dict, as_json: bool) -> None:
     elif "error" in row:
         print(f"{row['model']:26s} {row['method']:14s} {row['T']!s:>3s}  not run: {row['error']}", flush=True)
     else:
-        print(f"{row['model']:26s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f}",
-              flush=True)
+        print(f"{row['model']:26s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f} "
+              f"{row['ops_per_step']:9d}", flush=True)
 
 
 def header(text: str, live_memory: bool = False, device: str = "cpu") -> None:
@@ -149,7 +160,7 @@ def header(text: str, live_memory: bool = False, device: str = "cpu") -> None:
         text += ("; peak_mem = peak RSS of a fresh process minus its RSS before the first step "
                  "(the CPU allocator keeps no peak statistics; glibc's retained free heap included)")
     print(text)
-    print(f"{'model':26s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s}")
+    print(f"{'model':26s} {'method':14s} {'T':>3s} {'step ms':>10s} {'peak MiB':>10s} {'ops/step':>9s}")
 
 
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
@@ -179,10 +190,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--methods", nargs="+", default=list(METHODS), help="names, ':faithful' for the per-step variants")
     p.add_argument("--window-mb", dest="window_mb", type=float, default=None,
-                   help="ssf/dsr: MiB of float32 per time window of the spiking forward (default: the method's)")
+                   help="ssf/dsr: MiB of float32 per time window of the spiking forward (default: sized by the device)")
     p.add_argument("--store-mb", dest="store_mb", type=float, default=None,
                    help="ssf/dsr: MiB of float32 of its input a BN layer keeps instead of recomputing it per window "
-                        "(default: the method's, 64; 0 = keep nothing)")
+                        "(default: sized by the device, 64 on the CPU; 0 = keep nothing)")
     p.add_argument("--live-memory", dest="live_memory", action="store_true",
                    help="measure memory with glibc returning freed blocks at once (MALLOC_MMAP_THRESHOLD_=65536): "
                         "peak RSS then follows live tensors; step times of this mode are not representative")

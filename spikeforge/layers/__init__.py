@@ -7,15 +7,12 @@
 - :class:`TimeFixedDropout`: one dropout mask per sample, reused at every step (SPEC §7.2).
 - :class:`VotingLayer`: the PLIF networks' average-pool vote over the feature dim (SPEC §7.2).
 - :class:`SEWConnect`: SEW ResNet's ADD / AND / IAND connect functions (SPEC §7.1).
-- :func:`partition`, :func:`condense`, :func:`region_threshold`: the quadrant / dilated windows of
-  Yao et al.'s token mixers (SPEC §7.4; :mod:`spikeforge.layers.windows`).
 """
 from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm, convert_sync_batchnorm
 from spikeforge.layers.dropout import TimeFixedDropout
 from spikeforge.layers.sew import SEWConnect
 from spikeforge.layers.time_distributed import TimeDistributed, seq_to_ann
 from spikeforge.layers.voting import VotingLayer
-from spikeforge.layers.windows import WINDOW_KINDS, condense, partition, region_threshold, window_size
 
 __all__ = [
     "BatchNormTB",
@@ -25,11 +22,6 @@ __all__ = [
     "TimeDistributed",
     "TimeFixedDropout",
     "VotingLayer",
-    "WINDOW_KINDS",
-    "condense",
     "convert_sync_batchnorm",
-    "partition",
-    "region_threshold",
     "seq_to_ann",
-    "window_size",
 ]

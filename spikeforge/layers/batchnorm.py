@@ -36,9 +36,9 @@ from spikeforge.layers.batchnorm_sync import (
     per_channel,
     world_size,
 )
-from spikeforge.methods.dual import Dual
-from spikeforge.methods.lazy import LazySeq
-from spikeforge.neuron.membrane import WindowedStats
+from spikeforge.streams.dual import Dual
+from spikeforge.streams.lazy import LazySeq
+from spikeforge.streams.stats import WindowedStats
 
 __all__ = ["BatchNormTB", "ThresholdDependentBatchNorm", "TdBN", "convert_sync_batchnorm"]
 
@@ -69,7 +69,7 @@ def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tenso
     stats = WindowedStats()
     keep = lazy.stored_steps
     head = torch.empty((keep, *lazy.shape[1:]), dtype=dtype, device=lazy.device) if keep else None
-    for t0, t1, z in lazy.chunks(dtype):
+    for t0, t1, z in lazy.windows(dtype):
         stats.add(z)
         if t0 < keep:
             head[t0:min(t1, keep)] = z[:keep - t0]
@@ -173,7 +173,7 @@ class BatchNormTB(_BatchNorm):
         torch.Size([4, 8, 16, 32, 32])
     """
 
-    supports_dual = True  # takes a Dual as its own layer (spikeforge.methods.dual.reject_batchnorm)
+    supports_dual = True  # takes a Dual as its own layer (spikeforge.streams.dual.reject_batchnorm)
 
     def __init__(
         self,
@@ -260,14 +260,14 @@ class BatchNormTB(_BatchNorm):
     def _forward_dual(self, x: Dual) -> Dual:
         """ssf/dsr: values from ``seq`` (running statistics updated once), gradient along ``flow``.
 
-        A ``seq`` that fits one window of time (:class:`~spikeforge.methods.lazy.LazySeq`) is computed once and
+        A ``seq`` that fits one window of time (:class:`~spikeforge.streams.lazy.LazySeq`) is computed once and
         normalised in one fused call (in place when it is this layer's own); a longer one in two passes over
         windows: statistics (float64 sums), keeping the leading steps that fit the method's ``store_mb``; then
         the normalisation, applied lazily as the next layer pulls its windows, the kept steps read back and the
         rest recomputed (the conv before it run again). So the float ``[T, ...]`` memory a layer holds is
         bounded by the budget, not by T. The flow goes through :class:`_FlowBatchNorm`, which keeps only its
         input for backward."""
-        flow, lazy = x.flow, x.lazy
+        flow, lazy = x.flow, x.seq
         self._check_input_dim(_shape_probe(lazy, flow))
         if not self._uses_batch_stats():
             # Running statistics: an affine map per channel, applied to both streams.
@@ -287,7 +287,7 @@ class BatchNormTB(_BatchNorm):
             running_mean, running_var = self._running()
             weight, bias = self._affine(flow)
             sync = self._syncing()
-            if lazy.single_chunk and not sync:
+            if lazy.single_window and not sync:
                 seq, owned = lazy.materialize_owned(flow.dtype)
                 # One fused call: the same kernel F.batch_norm runs (same output, same running-statistics
                 # update), which also hands back the batch mean and 1/√(σ² + ε) it normalised with; in place
@@ -307,9 +307,12 @@ class BatchNormTB(_BatchNorm):
                     running_mean.mul_(1 - factor).add_(mean_s, alpha=factor)
                     running_var.mul_(1 - factor).add_(var_s * unbiased, alpha=factor)
                 source = lazy if head is None else lazy.with_head(head)
-                seq_out = source.map(lambda z: F.batch_norm(z, mean_s, var_s, weight, bias, False, 0.0, self.eps),
-                                     flow.shape, flow.dtype)
-                invstd_s = (var_s + self.eps).rsqrt()
+                # Fixed statistics: y = x·a + b per channel, a = γ/√(σ² + ε), b = β − μ·a (ATen's CPU order),
+                # left to the next layer to apply (a neuron's fused window pass applies it on load).
+                invstd_s = 1 / torch.sqrt(var_s + self.eps)
+                scale = invstd_s if weight is None else invstd_s * weight.to(flow.dtype)
+                shift = -mean_s * scale if bias is None else bias.to(flow.dtype) - mean_s * scale
+                seq_out = source.channel_affine(scale, shift)
 
         weight, bias = self._affine(flow)  # γ, β in their own dtype; cast to the flow's inside
         flow_out = _FlowBatchNorm.apply(flow, mean_s, invstd_s, weight, bias, sync, self.process_group)

@@ -13,7 +13,7 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 
 __all__ = ["TimeFixedDropout"]
 
@@ -56,7 +56,7 @@ class TimeFixedDropout(nn.Module):
                 return x
             mask = F.dropout(x.flow.new_ones(x.flow.shape), self.p, training=True)  # [B, ...], {0, 1/(1-p)}
             fixed = mask.detach()
-            seq = x.lazy.map(lambda z: z * fixed.repeat(z.shape[0] // fixed.shape[0], *([1] * (z.dim() - 1))),
+            seq = x.seq.map(lambda z: z * fixed.repeat(z.shape[0] // fixed.shape[0], *([1] * (z.dim() - 1))),
                              x.flow.shape, x.flow.dtype)
             return Dual(seq, x.flow * mask, x.weights)
         if not isinstance(x, Tensor):

@@ -10,7 +10,7 @@ from typing import Callable
 
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import Dual, aggregate, straight_through
+from spikeforge.streams.dual import Dual, aggregate, straight_through
 
 __all__ = ["SEWConnect", "CONNECTS"]
 
@@ -44,7 +44,7 @@ class SEWConnect(nn.Module):
             return self.fn(a, s)
         if self.connect == "add":
             return a + s
-        seq = a.lazy.zip(s.lazy, self.fn, a.flow.dtype)
+        seq = a.seq.zip(s.seq, self.fn, a.flow.dtype)
         value = aggregate(seq, a.weights).to(a.flow.dtype)
         return Dual(seq, straight_through(value, self.fn(a.flow, s.flow)), a.weights)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import (
+from spikeforge.streams.dual import (
     Dual,
     is_linear_in_time,
     is_per_step_deterministic,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import Dual, map_linear
+from spikeforge.streams.dual import Dual, map_linear
 
 __all__ = ["VotingLayer"]
 

@@ -7,7 +7,7 @@ from spikeforge.methods import bptt as _bptt  # noqa: F401  (registers bptt)
 from spikeforge.methods import dsr as _dsr  # noqa: F401  (registers dsr)
 from spikeforge.methods import ssf as _ssf  # noqa: F401  (registers ssf)
 from spikeforge.methods.base import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.methods.registry import METHODS
 
 __all__ = ["METHODS", "Method", "Dual", "get_method", "list_methods"]
@@ -23,12 +23,12 @@ def get_method(name: str | Method, **kwargs: Any) -> Method:
             - ``"bptt"``: surrogate gradient through time (reverse loop over T; keeps all T steps). No options.
             - ``"ssf"``: stabilized spiking flow, a one-step backward through decay-weighted time averages
               (memory flat in T; needs T >= 2). Options ``faithful=False`` (per-step reading, T x the
-              backward), ``slope="one"`` (or ``"clamp"``), ``window_mb=4.0``, ``store_mb=64.0``.
+              backward), ``slope="one"`` (or ``"clamp"``), ``window_mb=None``, ``store_mb=None``.
             - ``"dsr"``: differentiation on spike representation, a one-step backward through the weighted
               firing rate (needs T >= 2 and IF or soft-reset LIF neurons). Options ``faithful=False``,
-              ``exact_vth_grad=False``, ``window_mb=4.0``, ``store_mb=64.0``.
+              ``exact_vth_grad=False``, ``window_mb=None``, ``store_mb=None``.
 
-            ``window_mb``/``store_mb`` size the time windows of the one-step methods' spiking forward
+            ``window_mb``/``store_mb`` size the time windows of the one-step methods' spiking forward (``None``: by the device)
             (see :class:`~spikeforge.methods.base.Method`).
         **kwargs: the options above; an unknown one raises naming it.
 

@@ -5,8 +5,11 @@ from typing import Any, Callable, ClassVar, Mapping
 
 from torch import Tensor, nn
 
-from spikeforge.methods.dual import Dual, uniform_weights
-from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, DEFAULT_STORE_BYTES, LazySeq
+import torch
+
+from spikeforge.streams.budget import WindowBudget, device_budget
+from spikeforge.streams.dual import Dual, uniform_weights
+from spikeforge.streams.lazy import LazySeq
 from spikeforge.neuron.factory import make_node
 
 __all__ = ["Method"]
@@ -19,13 +22,15 @@ class Method:
         faithful: run the method's per-step reading on the full ``[T, B, ...]`` graph (T× the backward
             cost; the reference the one-step mode is measured against). Meaningless for bptt.
         window_mb: one-step methods run each layer's spiking forward over windows of time holding at most
-            this many MiB of float32 per tensor (:class:`~spikeforge.methods.lazy.LazySeq`; default 4), so
-            their memory does not grow with T. Values and gradients do not depend on it beyond rounding of
-            the BN statistics.
+            this many MiB of float32 per tensor (:class:`~spikeforge.streams.lazy.LazySeq`), so their memory
+            does not grow with T. Values and gradients do not depend on it beyond rounding of the BN
+            statistics. ``None`` (default): sized by the device (:func:`~spikeforge.streams.budget.device_budget`:
+            4 MiB on the CPU; on CUDA all of T whenever it fits a share of the free memory).
         store_mb: a BN layer, which reads its input twice (statistics, then normalise), keeps the leading
             steps of it that fit this many MiB of float32 and recomputes the rest over windows, the conv
-            before it run again (default 64). 0 = keep nothing (least memory, about twice the conv work of the
-            forward); a larger budget is faster at large T, its memory growing with T up to the budget.
+            before it run again. 0 = keep nothing (least memory, about twice the conv work of the forward);
+            a larger budget is faster at large T, its memory growing with T up to the budget. ``None``
+            (default): sized by the device (64 MiB on the CPU; on CUDA the window budget).
 
     A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
     nothing else in a model depends on the method.
@@ -34,15 +39,25 @@ class Method:
     name: ClassVar[str]
     min_T: ClassVar[int] = 1
 
-    def __init__(self, faithful: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20,
-                 store_mb: float = DEFAULT_STORE_BYTES / 2**20) -> None:
+    def __init__(self, faithful: bool = False, window_mb: float | None = None, store_mb: float | None = None) -> None:
         self.faithful = bool(faithful)
-        if not (float(window_mb) > 0):
-            raise ValueError(f"{type(self).__name__}: window_mb must be > 0, got {window_mb!r}")
-        if not (float(store_mb) >= 0):
-            raise ValueError(f"{type(self).__name__}: store_mb must be >= 0, got {store_mb!r}")
-        self.window_bytes = max(1, int(float(window_mb) * 2**20))
-        self.store_bytes = int(float(store_mb) * 2**20)
+        if window_mb is not None and not (float(window_mb) > 0):
+            raise ValueError(f"{type(self).__name__}: window_mb must be > 0 or None, got {window_mb!r}")
+        if store_mb is not None and not (float(store_mb) >= 0):
+            raise ValueError(f"{type(self).__name__}: store_mb must be >= 0 or None, got {store_mb!r}")
+        self.window_bytes = None if window_mb is None else max(1, int(float(window_mb) * 2**20))
+        self.store_bytes = None if store_mb is None else int(float(store_mb) * 2**20)
+        self._device_budgets: dict[torch.device, WindowBudget] = {}
+
+    def window_budget(self, device: torch.device) -> WindowBudget:
+        """The windows for ``device``: the explicit ``window_mb``/``store_mb``, the rest from the device, taken
+        once per device (the first step) and kept."""
+        if device not in self._device_budgets:
+            auto = device_budget(device)
+            self._device_budgets[device] = WindowBudget(
+                auto.window_bytes if self.window_bytes is None else self.window_bytes,
+                auto.store_bytes if self.store_bytes is None else self.store_bytes)
+        return self._device_budgets[device]
 
     @property
     def one_step(self) -> bool:
@@ -73,13 +88,10 @@ class Method:
 
     def enter(self, x: Tensor) -> Tensor | Dual:
         """The model input ``[T, B, ...]`` as the first layer takes it under this method."""
-        if self.one_step and not self.faithful:
-            import torch
-
-            if torch.is_grad_enabled():
-                x = x.detach()
-                w = uniform_weights(x.shape[0], dtype=x.dtype if x.is_floating_point() else None, device=x.device)
-                return Dual(LazySeq.of(x, self.window_bytes, self.store_bytes), x.mean(0), w)
+        if self.one_step and not self.faithful and torch.is_grad_enabled():
+            x = x.detach()
+            w = uniform_weights(x.shape[0], dtype=x.dtype if x.is_floating_point() else None, device=x.device)
+            return Dual(LazySeq.of(x, *self.window_budget(x.device)), x.mean(0), w)
         return x
 
     def __repr__(self) -> str:

@@ -26,9 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge.methods.base import Method
-from spikeforge.methods.dual import Dual, aggregate, decay_weights, masked_flow, uniform_weights
-from spikeforge.methods.fire import fire_lazy
-from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, DEFAULT_STORE_BYTES
+from spikeforge.streams.dual import Dual, aggregate, decay_weights, masked_flow, uniform_weights
+from spikeforge.neuron.seq_fire import fire_lazy
 from spikeforge.methods.registry import METHODS
 from spikeforge.neuron.membrane import channel_stats, flow_stats
 from spikeforge.neuron.node import BaseNode
@@ -190,7 +189,7 @@ class DSRRule:
         with torch.no_grad():
             like = x.flow.detach()
             w = node.weights(x.T, like)
-            fired = fire_lazy(node, x.lazy, w, like.dtype)
+            fired = fire_lazy(node, x.seq, w, like.dtype)
             value = node.spike_value(like).detach()
             m_in, m_th, in_scale, th_scale = self.bool_masks(node, fired.input_sum, node.threshold(like).detach())
             y = fired.spikes.map(lambda s: s * value, like.shape, like.dtype)
@@ -220,8 +219,8 @@ class DSR(Method):
     name = "dsr"
     min_T = 2
 
-    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False, window_mb: float = DEFAULT_CHUNK_BYTES / 2**20,
-                 store_mb: float = DEFAULT_STORE_BYTES / 2**20) -> None:
+    def __init__(self, faithful: bool = False, exact_vth_grad: bool = False, window_mb: float | None = None,
+                 store_mb: float | None = None) -> None:
         super().__init__(faithful, window_mb, store_mb)
         self.rule = DSRRule(faithful, exact_vth_grad)
 

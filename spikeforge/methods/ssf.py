@@ -24,9 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge.methods.base import Method
-from spikeforge.methods.dual import Dual, aggregate, decay_weights, masked_flow
-from spikeforge.methods.fire import fire_lazy
-from spikeforge.methods.lazy import DEFAULT_CHUNK_BYTES, DEFAULT_STORE_BYTES
+from spikeforge.streams.dual import Dual, aggregate, decay_weights, masked_flow
+from spikeforge.neuron.seq_fire import fire_lazy
 from spikeforge.methods.registry import METHODS
 from spikeforge.neuron.membrane import channel_stats, flow_stats
 from spikeforge.neuron.node import BaseNode, PLIFNode
@@ -95,7 +94,7 @@ class SSFRule:
     def one_step(self, node: BaseNode, x: Dual) -> Dual:
         with torch.no_grad():
             w, gain, vth = self.flow_weights(node, x.T, x.flow.detach())
-            fired = fire_lazy(node, x.lazy, w, x.flow.dtype)
+            fired = fire_lazy(node, x.seq, w, x.flow.dtype)
             fi_value = gain * fired.input_sum
             inside = (fi_value > 0) & (fi_value < vth)
         if fired.membrane is not None:
@@ -121,8 +120,8 @@ class SSF(Method):
     name = "ssf"
     min_T = 2
 
-    def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float = DEFAULT_CHUNK_BYTES / 2**20,
-                 store_mb: float = DEFAULT_STORE_BYTES / 2**20) -> None:
+    def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float | None = None,
+                 store_mb: float | None = None) -> None:
         super().__init__(faithful, window_mb, store_mb)
         self.rule = SSFRule(faithful, slope)
 

@@ -21,7 +21,7 @@ from typing import Sequence
 from torch import Tensor, nn
 
 from spikeforge.methods import Method, get_method
-from spikeforge.methods.dual import Dual, steps_of
+from spikeforge.streams.dual import Dual, steps_of
 from spikeforge.models.output import ModelOutput
 from spikeforge.neuron.membrane import record_membrane
 from spikeforge.neuron.node import Readout

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from spikeforge.layers import BatchNormTB, TimeDistributed
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 

@@ -31,7 +31,7 @@ from spikeforge.layers import (
     VotingLayer,
 )
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models._common import PLIF_NEURON, merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from spikeforge.layers import BatchNormTB, TimeDistributed, TimeFixedDropout
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models._common import (
     DSR_LAYOUT_NEURON,
     default_dsr_neuron,

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from spikeforge.layers import BatchNormTB, TdBN, TimeDistributed
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models._common import TET_NEURON, merge_arch, neuron_decay
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS

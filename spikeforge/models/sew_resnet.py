@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from spikeforge.layers import BatchNormTB, SEWConnect, TimeDistributed
 from spikeforge.layers.sew import CONNECTS
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models._common import merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from spikeforge.layers import BatchNormTB, TimeDistributed, TimeFixedDropout
 from spikeforge.methods import Method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models._common import (
     DSR_LAYOUT_NEURON,
     TET_NEURON,

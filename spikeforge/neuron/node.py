@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from spikeforge.neuron import surrogate as _surrogate
 from spikeforge.neuron.kernels import KERNELS, NeuronRule
 from spikeforge.neuron.membrane import MembraneRecorder, channel_stats, charge
+from spikeforge.streams.dual import straight_through
 
 __all__ = ["BaseNode", "IFNode", "LIFNode", "PLIFNode", "Readout", "check_sequence"]
 
@@ -372,10 +373,8 @@ class Readout(nn.Module):
 
     def _forward_dual(self, x, v_init: Tensor | None) -> Tensor:
         """One-step methods: u[t] takes its value from ``seq`` and its gradient c_t·∂/∂flow (SPEC §4)."""
-        from spikeforge.methods.dual import straight_through
-
         with torch.no_grad():
-            u_seq = self.forward(x.seq.to(x.flow.dtype), None if v_init is None else v_init.detach())
+            u_seq = self.forward(x.materialize(), None if v_init is None else v_init.detach())
         c = self.cumulative_gains(x.T, x.flow)
         if self.output == "final":
             path = c[-1] * x.flow + (0 if v_init is None else self.decay ** x.T * v_init)

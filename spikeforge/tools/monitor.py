@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from spikeforge.layers.sew import SEWConnect
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.neuron.node import BaseNode
 
 __all__ = ["LayerStats", "Monitor", "sew_connects", "spike_windows", "spiking_layers"]
@@ -44,10 +44,9 @@ def spike_windows(output: Any) -> Iterator[Tensor]:
         yield from spike_windows(output[0])
         return
     if isinstance(output, Dual):
-        lazy = getattr(output, "lazy", None)  # a windowed sequence, when the method keeps one
-        output = lazy if lazy is not None else output.seq
-    if hasattr(output, "chunks"):
-        for _, _, window in output.chunks():
+        output = output.seq  # a windowed sequence (LazySeq)
+    if hasattr(output, "windows"):
+        for _, _, window in output.windows():
             yield window
     elif isinstance(output, Tensor):
         yield output

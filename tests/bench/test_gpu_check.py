@@ -10,7 +10,7 @@ from pathlib import Path
 from spikeforge.bench.gpu_check import ROOT, Part, run_parts, write_summary
 
 PARTS = ["environment", "kernel_tests", "bench_neuron", "bench_models", "ddp", "ddp_sync_bn_ssf", "amp_fp16", "amp_bf16",
-         "bench_methods"]
+         "bench_methods", "bench_methods_sew"]
 
 BLOCK = """
 import importlib.abc, sys
@@ -38,7 +38,7 @@ def test_dry_run_from_the_source_tree(tmp_path):
     assert "--device cpu --dry-run" in summary["header"]
     env_info = json.loads((out / "environment.json").read_text())
     assert env_info["gpus"] == "no CUDA device" and env_info["torch"]
-    for bench in ("bench_neuron", "bench_models", "bench_methods"):
+    for bench in ("bench_neuron", "bench_models", "bench_methods", "bench_methods_sew"):
         rows = [json.loads(line) for line in (out / f"{bench}.jsonl").read_text().splitlines()]
         assert rows and all(r["device"] == "cpu" for r in rows), bench
     assert (out / "ddp_run" / "last.pt").exists() and (out / "amp_bf16_run" / "last.pt").exists()

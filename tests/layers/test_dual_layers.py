@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spikeforge.layers import BatchNormTB, TdBN, TimeDistributed, TimeFixedDropout, VotingLayer
-from spikeforge.methods.dual import Dual, aggregate, decay_weights, reject_batchnorm
+from spikeforge.streams.dual import Dual, aggregate, decay_weights, reject_batchnorm
 
 F64 = torch.float64
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -56,11 +56,11 @@ def reference_grads(bn: nn.Module, x: Dual, g_out: torch.Tensor):
         ∂L/∂f_i = a·r·(g_i − mean(g)) − a·r³·(f_i − μ_f)·mean(g·(f − μ_s)).
     """
     f = x.flow.detach()
-    seq_dims = [0, 1] + list(range(3, x.seq.dim()))
+    seq_dims = [0, 1] + list(range(3, len(x.shape)))
     flow_dims = [0] + list(range(2, f.dim()))
     view = [1, C] + [1] * (f.dim() - 2)
-    mu_s = x.seq.mean(seq_dims)
-    var_s = ((x.seq - mu_s.view([1] + view)) ** 2).mean(seq_dims)
+    mu_s = x.materialize().mean(seq_dims)
+    var_s = ((x.materialize() - mu_s.view([1] + view)) ** 2).mean(seq_dims)
     mu_f = f.mean(flow_dims)
     r = (var_s + bn.eps) ** -0.5
     gamma = bn.weight.detach() if bn.affine else torch.ones(C, dtype=F64)
@@ -82,14 +82,14 @@ def test_bn_dual_training_values_running_stats_and_gradients(kind, shape):
     y = bn(x)
     assert isinstance(y, Dual) and y.weights is x.weights
     # seq output = the plain layer on seq; running statistics = one plain call on seq
-    ref = plain(x.seq)
-    torch.testing.assert_close(y.seq, ref, rtol=0, atol=1e-14)
+    ref = plain(x.materialize())
+    torch.testing.assert_close(y.materialize(), ref, rtol=0, atol=1e-14)
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         torch.testing.assert_close(getattr(bn, name), getattr(plain, name), rtol=0, atol=1e-14)
     assert int(bn.num_batches_tracked) == 1
     # flow value = aggregate of the seq output
     assert y.flow.shape == x.flow.shape
-    assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+    assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
     # gradient: BN on the flow batch with the statistics' values replaced by the seq's
     g_out = torch.randn(x.flow.shape, generator=torch.Generator().manual_seed(7), dtype=F64)
     (y.flow * g_out).sum().backward()
@@ -112,7 +112,7 @@ def test_bn_dual_gradient_matches_autograd_of_detach_corrected_bn(kind):
     f = x.flow.detach().clone().requires_grad_(True)
     gamma = bn.weight.detach().clone().requires_grad_(True)
     beta = bn.bias.detach().clone().requires_grad_(True)
-    seq_folded = x.seq.transpose(0, 2).reshape(C, -1)  # [C, T·B·H·W]
+    seq_folded = x.materialize().transpose(0, 2).reshape(C, -1)  # [C, T·B·H·W]
     mu_s, var_s = seq_folded.mean(1), seq_folded.var(1, unbiased=False)
     f_c = f.transpose(0, 1).reshape(C, -1)
     mu_f, var_f = f_c.mean(1), f_c.var(1, unbiased=False)
@@ -152,7 +152,7 @@ def test_bn_dual_running_stats_over_several_calls(kind, momentum):
     for seed in range(3):
         x = make_dual(seed=seed)
         bn(x)
-        plain(x.seq)
+        plain(x.materialize())
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         torch.testing.assert_close(getattr(bn, name), getattr(plain, name), rtol=0, atol=1e-14)
     assert int(bn.num_batches_tracked) == 3
@@ -169,8 +169,8 @@ def test_bn_dual_eval_is_affine_on_both_streams(kind):
     y = bn(x)
     for k, v in bn.state_dict().items():
         assert torch.equal(v, state[k]), k  # eval updates nothing
-    torch.testing.assert_close(y.seq, bn(x.seq), rtol=0, atol=1e-14)
-    assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+    torch.testing.assert_close(y.materialize(), bn(x.materialize()), rtol=0, atol=1e-14)
+    assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
     g_out = torch.randn(x.flow.shape, generator=torch.Generator().manual_seed(11), dtype=F64)
     (y.flow * g_out).sum().backward()
     a = bn.weight.detach() * const_scale(bn) / torch.sqrt(bn.running_var + bn.eps)
@@ -186,16 +186,16 @@ def test_bn_dual_without_affine_or_running_stats(kind):
         bn, plain = make_bn(kind, **kw), make_bn(kind, **kw)
         x = make_dual(seed=6)
         y = bn(x)
-        torch.testing.assert_close(y.seq, plain(x.seq), rtol=0, atol=1e-14)
-        assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+        torch.testing.assert_close(y.materialize(), plain(x.materialize()), rtol=0, atol=1e-14)
+        assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
         y.flow.sum().backward()
         assert x.flow.grad is not None and torch.isfinite(x.flow.grad).all()
         if not bn.track_running_stats:  # eval keeps batch statistics
             bn.eval(), plain.eval()
             x = make_dual(seed=7)
             y = bn(x)
-            torch.testing.assert_close(y.seq, plain(x.seq), rtol=0, atol=1e-14)
-            assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+            torch.testing.assert_close(y.materialize(), plain(x.materialize()), rtol=0, atol=1e-14)
+            assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
 
 
 def test_tdbn_scale_applies_in_both_streams():
@@ -206,7 +206,7 @@ def test_tdbn_scale_applies_in_both_streams():
         bn.weight.copy_(td.weight * INV_SQRT2 * 0.5)
         bn.bias.copy_(td.bias)
     y_td, y_bn = td(x), bn(x)
-    torch.testing.assert_close(y_td.seq, y_bn.seq, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y_td.materialize(), y_bn.materialize(), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(y_td.flow, y_bn.flow, rtol=1e-12, atol=1e-12)
 
 
@@ -217,7 +217,7 @@ def test_bn_dual_bool_seq_and_checks():
     x = Dual(seq, aggregate(seq, w).requires_grad_(True), w)
     bn, plain = make_bn("bn"), make_bn("bn")
     y = bn(x)
-    torch.testing.assert_close(y.seq, plain(seq.to(F64)), rtol=0, atol=1e-14)
+    torch.testing.assert_close(y.materialize(), plain(seq.to(F64)), rtol=0, atol=1e-14)
     bad = make_dual((T, B, C + 1, H, W))
     with pytest.raises(ValueError, match="channels"):
         make_bn("bn")(bad)
@@ -234,7 +234,7 @@ def test_batchnorm_tb_supports_dual_and_torch_bn_is_rejected():
 
 
 def test_bn_plain_tensor_unchanged():
-    x = make_dual(seed=1).seq.clone().requires_grad_(True)
+    x = make_dual(seed=1).materialize().clone().requires_grad_(True)
     bn = make_bn("tdbn")
     y = bn(x)
     assert isinstance(y, torch.Tensor)
@@ -250,18 +250,18 @@ def test_dropout_dual_one_mask_for_every_step_and_the_flow():
     torch.manual_seed(0)
     y = dp(x)
     assert isinstance(y, Dual) and y.weights is x.weights
-    ratio = y.seq / x.seq  # {0, 2}, the same at every step
+    ratio = y.materialize() / x.materialize()  # {0, 2}, the same at every step
     assert set(ratio.unique().tolist()) <= {0.0, 2.0}
     assert 0 < (ratio[0] == 0).sum() < ratio[0].numel()
     for t in range(T):
         assert torch.equal(ratio[t], ratio[0])
     torch.testing.assert_close(y.flow.detach(), x.flow.detach() * ratio[0], rtol=0, atol=1e-14)
-    assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+    assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
     y.flow.sum().backward()
     torch.testing.assert_close(x.flow.grad, ratio[0], rtol=0, atol=0)
     # reproducible from the global RNG, as the plain layer
     torch.manual_seed(0)
-    torch.testing.assert_close(dp(x).seq, y.seq, rtol=0, atol=0)
+    torch.testing.assert_close(dp(x).materialize(), y.materialize(), rtol=0, atol=0)
 
 
 def test_dropout_dual_eval_and_p0_are_identity():
@@ -275,8 +275,8 @@ def test_dropout_dual_bool_seq():
     w = decay_weights(0.5, T)
     x = Dual(seq, aggregate(seq, w).requires_grad_(True), w)
     y = TimeFixedDropout(0.3)(x)
-    assert y.seq.dtype == x.flow.dtype
-    assert (y.flow.detach() - aggregate(y.seq, w)).abs().max().item() < 1e-6
+    assert y.materialize().dtype == x.flow.dtype
+    assert (y.flow.detach() - aggregate(y.materialize(), w)).abs().max().item() < 1e-6
 
 
 # -- voting --------------------------------------------------------------------------------------
@@ -285,9 +285,9 @@ def test_voting_dual_maps_both_streams():
     x = make_dual((T, B, 20))
     vote = VotingLayer(5)
     y = vote(x)
-    assert isinstance(y, Dual) and y.seq.shape == (T, B, 4) and y.flow.shape == (B, 4)
-    torch.testing.assert_close(y.seq, x.seq.reshape(T, B, 4, 5).mean(-1), rtol=0, atol=1e-15)
-    assert (y.flow.detach() - aggregate(y.seq, x.weights)).abs().max().item() < 1e-10
+    assert isinstance(y, Dual) and y.materialize().shape == (T, B, 4) and y.flow.shape == (B, 4)
+    torch.testing.assert_close(y.materialize(), x.materialize().reshape(T, B, 4, 5).mean(-1), rtol=0, atol=1e-15)
+    assert (y.flow.detach() - aggregate(y.materialize(), x.weights)).abs().max().item() < 1e-10
     y.flow.sum().backward()
     torch.testing.assert_close(x.flow.grad, torch.full_like(x.flow, 0.2), rtol=0, atol=1e-15)
     with pytest.raises(ValueError, match="multiple of"):
@@ -300,8 +300,8 @@ def test_maxpool_dual_value_from_seq_gradient_at_flow_argmax():
     x = make_dual((T, B, C, 4, 4), seed=12)
     pool = TimeDistributed(nn.MaxPool2d(2))
     y = pool(x)
-    pooled = F.max_pool2d(x.seq.flatten(0, 1), 2).unflatten(0, (T, B))
-    torch.testing.assert_close(y.seq, pooled, rtol=0, atol=0)
+    pooled = F.max_pool2d(x.materialize().flatten(0, 1), 2).unflatten(0, (T, B))
+    torch.testing.assert_close(y.materialize(), pooled, rtol=0, atol=0)
     assert (y.flow.detach() - aggregate(pooled, x.weights)).abs().max().item() < 1e-10
     # the max of the aggregate is not the aggregate of the max: the value really comes from seq
     assert (y.flow.detach() - F.max_pool2d(x.flow.detach(), 2)).abs().max().item() > 1e-3

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spikeforge.layers import SEWConnect
-from spikeforge.methods.dual import Dual, uniform_weights
+from spikeforge.streams.dual import Dual, uniform_weights
 
 A = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
 S = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
@@ -22,7 +22,7 @@ def test_dual_and_value_from_seq_gradient_at_flow():
     w = uniform_weights(4)
     out = SEWConnect("and")(Dual(a_seq, fa, w), Dual(s_seq, fs, w))
     assert out.flow.item() == 0.0  # the mean of a·s, not mean(a)·mean(s) = 0.25
-    assert out.seq.flatten().tolist() == [0, 0, 0, 0]
+    assert out.materialize().flatten().tolist() == [0, 0, 0, 0]
     out.flow.sum().backward()
     assert fa.grad.item() == pytest.approx(0.5) and fs.grad.item() == pytest.approx(0.5)  # ∂(fa·fs)
     add = SEWConnect("add")(Dual(a_seq, fa.detach(), w), Dual(s_seq, fs.detach(), w))

@@ -15,8 +15,8 @@ from torch import nn
 
 from spikeforge.layers import BatchNormTB, TdBN, TimeDistributed, convert_sync_batchnorm
 from spikeforge.layers.batchnorm_sync import combine_over_ranks
-from spikeforge.methods.dual import Dual, aggregate, decay_weights
-from spikeforge.methods.lazy import LazySeq
+from spikeforge.streams.dual import Dual, aggregate, decay_weights
+from spikeforge.streams.lazy import LazySeq
 
 F64 = torch.float64
 T, B, C, H, W = 3, 4, 2, 3, 2
@@ -53,11 +53,11 @@ def run_case(kind: str, mode: str, batch: slice) -> dict[str, torch.Tensor]:
     else:
         w = decay_weights(0.6, T, dtype=F64)
         flow = aggregate(seq, w).clone().requires_grad_(True)
-        chunk = seq[:1].numel() * 8 if mode == "dual_windows" else None  # one step a window
-        lazy = LazySeq.of(seq, chunk_bytes=chunk) if chunk else seq
+        window = seq[:1].numel() * 8 if mode == "dual_windows" else None  # one step a window
+        lazy = LazySeq.of(seq, window_bytes=window) if window else seq
         y = bn(Dual(lazy, flow, w))
         (y.flow * g_out[0]).sum().backward()
-        out, grad = torch.cat([y.lazy.materialize(F64).flatten(), y.flow.detach().flatten()]), flow.grad
+        out, grad = torch.cat([y.materialize(F64).flatten(), y.flow.detach().flatten()]), flow.grad
     return {"out": out, "grad": grad, "weight": bn.weight.grad, "bias": bn.bias.grad,
             "running_mean": bn.running_mean, "running_var": bn.running_var}
 

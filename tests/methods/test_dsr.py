@@ -6,7 +6,7 @@ import torch
 
 from spikeforge.methods import Dual, get_method
 from spikeforge.methods.dsr import DSRNode, dsr_lif_preset
-from spikeforge.methods.dual import decay_weights, uniform_weights
+from spikeforge.streams.dual import decay_weights, uniform_weights
 from spikeforge.neuron import LIFNode
 
 D = torch.float64
@@ -41,7 +41,7 @@ def one_step(n, values):
     flow = seq.mean(0).clone().requires_grad_()
     out = n(Dual(seq, flow, uniform_weights(T, D)))
     out.flow.sum().backward()
-    return out.seq.flatten().tolist(), out.flow.item(), flow.grad.item(), n.v_threshold.grad.item()
+    return out.materialize().flatten().tolist(), out.flow.item(), flow.grad.item(), n.v_threshold.grad.item()
 
 
 def test_R1_if_alpha_changes_only_firing():
@@ -147,7 +147,7 @@ def test_same_spikes_under_bptt_and_dsr():
     rule = get_method("dsr").attach(DSRNode("if", v_threshold=0.7, alpha=0.5, backend="torch"))
     y = plain(x)
     out = rule(Dual(x, x.mean(0).requires_grad_(), uniform_weights(6)))
-    assert torch.equal(y.detach(), out.seq)
+    assert torch.equal(y.detach(), out.materialize())
 
 
 def test_lif_presets_and_errors():

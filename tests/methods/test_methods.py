@@ -23,7 +23,7 @@ def test_one_step_methods_need_two_steps():
 
 def hidden_spikes(model, x):
     seen = []
-    handle = model.sn1.register_forward_hook(lambda m, i, o: seen.append(o.seq if hasattr(o, "seq") else o.detach()))
+    handle = model.sn1.register_forward_hook(lambda m, i, o: seen.append(o.materialize() if hasattr(o, "seq") else o.detach()))
     model.forward_output(x).logits.sum().backward()
     handle.remove()
     return seen[0]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spikeforge.methods import Dual, get_method
-from spikeforge.methods.dual import decay_weights, uniform_weights
+from spikeforge.streams.dual import decay_weights, uniform_weights
 from spikeforge.neuron import IFNode, LIFNode, PLIFNode, Readout
 
 D = torch.float64
@@ -21,7 +21,7 @@ def dual_const(value, T, requires_grad=True):
 
 def test_S1_hard_reset_if():
     out = node(1.0)(dual_const(0.6, 4))
-    assert out.seq.flatten().tolist() == [0, 1, 0, 1]
+    assert out.materialize().flatten().tolist() == [0, 1, 0, 1]
     assert out.flow.item() == pytest.approx(0.5)
 
 
@@ -31,12 +31,12 @@ def test_S2_soft_reset_if_charge_conservation():
     assert s.flatten().tolist() == [0, 1, 0, 1]
     assert v[-1].item() == pytest.approx(0.4)  # 1.4 − V_th = ΣI − Σo
     out = node(1.0, v_reset=None)(dual_const(0.6, 4))
-    assert out.seq.flatten().tolist() == [0, 1, 0, 1] and out.flow.item() == pytest.approx(0.5)
+    assert out.materialize().flatten().tolist() == [0, 1, 0, 1] and out.flow.item() == pytest.approx(0.5)
 
 
 def test_S3_hard_reset_half_decay():
     out = node(0.5)(dual_const(0.6, 4))
-    assert out.seq.flatten().tolist() == [0, 0, 1, 0]
+    assert out.materialize().flatten().tolist() == [0, 0, 1, 0]
     torch.testing.assert_close(out.weights, torch.tensor([0.125, 0.25, 0.5, 1], dtype=D) / 1.875)
     assert out.flow.item() == pytest.approx(0.5 / 1.875, abs=1e-12)
 
@@ -146,9 +146,9 @@ def test_one_step_two_layer_net_equals_flow_formula(decays):
     n1, n2 = (ssf.attach(LIFNode(decay=lam, backend="torch")) for lam in decays)
     A, Bw = W1.clone().requires_grad_(), W2.clone().requires_grad_()
     d = ssf.enter(x)
-    h1 = Dual(torch.einsum("tbf,hf->tbh", d.seq, A.detach()), d.flow @ A.T, d.weights)
+    h1 = Dual(torch.einsum("tbf,hf->tbh", d.materialize(), A.detach()), d.flow @ A.T, d.weights)
     s1 = n1(h1)
-    h2 = Dual(torch.einsum("tbh,kh->tbk", s1.seq, Bw.detach()), s1.flow @ Bw.T, s1.weights)
+    h2 = Dual(torch.einsum("tbh,kh->tbk", s1.materialize(), Bw.detach()), s1.flow @ Bw.T, s1.weights)
     s2 = n2(h2)
     (c * s2.flow).sum().backward()
     # by hand
@@ -164,7 +164,7 @@ def test_one_step_two_layer_net_equals_flow_formula(decays):
     grad_W2 = g_fi2.T @ FO1
     g_fi1 = (g_fi2 @ W2) * m1
     grad_W1 = g_fi1.T @ x.mean(0)
-    assert torch.equal(s1.seq, S1)
+    assert torch.equal(s1.materialize(), S1)
     torch.testing.assert_close(Bw.grad, grad_W2, rtol=1e-6, atol=1e-9)
     torch.testing.assert_close(A.grad, grad_W1, rtol=1e-6, atol=1e-9)
     assert grad_W1.abs().sum() > 0 and grad_W2.abs().sum() > 0

@@ -98,7 +98,7 @@ def test_logits_are_the_output_representation(method, node, T, lam):
     seen = {}
     model.get_submodule(node).register_forward_hook(lambda m, i, o: seen.setdefault("out", o))
     logits = model(x)
-    seq = seen["out"].seq
+    seq = seen["out"].materialize()
     assert (seq != seq[:1]).any(), "the representation is constant over time: any λ_r would give these logits"
     w = lam ** torch.arange(T - 1, -1, -1, dtype=torch.float64)
     expected = torch.tensordot((w / w.sum()).float(), seq.float(), dims=1)

@@ -6,8 +6,8 @@ import torch
 
 from spikeforge.losses import get_loss
 from spikeforge.methods import Dual, get_method
-from spikeforge.methods.dual import uniform_weights
-from spikeforge.methods.lazy import LazySeq
+from spikeforge.streams.dual import uniform_weights
+from spikeforge.streams.lazy import LazySeq
 from spikeforge.models import create_model
 from spikeforge.neuron import LIFNode
 from spikeforge.neuron.membrane import record_membrane
@@ -44,7 +44,7 @@ def test_one_step_values_from_seq_gradient_from_flow(name, steps):
     seq = torch.full((4, 2, 3), 0.6, dtype=D)
     seq[:, 1] = 0.3
     flow = seq.mean(0).clone().requires_grad_()
-    lazy = LazySeq.of(seq, chunk_bytes=steps * 8 * 6 // 2)
+    lazy = LazySeq.of(seq, window_bytes=steps * 8 * 6 // 2)
     with record_membrane(node) as rec:
         node(Dual(lazy, flow, uniform_weights(4, D)))
     (mean, var), = rec.stats
@@ -94,7 +94,7 @@ def test_all_methods_record_the_same_values_and_train_mpd():
 def test_windowed_stats_equal_one_pass(dtype, tol):
     """Window-by-window mean and biased variance equal var_mean over (T, B, spatial), also with a mean 10^3
     times the spread (float32: to its rounding) and windows of unequal length."""
-    from spikeforge.neuron.membrane import WindowedStats
+    from spikeforge.streams.stats import WindowedStats
 
     g = torch.Generator().manual_seed(3)
     x = torch.randn(7, 4, 3, 5, 6, generator=g, dtype=torch.float64) * torch.tensor([1.0, 0.01, 3.0]).view(1, 1, 3, 1, 1)
@@ -117,7 +117,7 @@ def test_windowed_stats_low_precision_window_does_not_overflow(dtype):
     """One window of 65,536 values per channel with σ = 4: Σd² ≈ 10^6 is past fp16's 65,504, so sums taken
     in the window's dtype give an infinite variance (which then reached the running statistics under
     ``--amp fp16``). The statistics must equal float64's of the same (rounded) values."""
-    from spikeforge.neuron.membrane import WindowedStats
+    from spikeforge.streams.stats import WindowedStats
 
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(2, 32, 2, 32, 32, generator=g) * 4.0 + 1.0).to(dtype)  # 2·32·32·32 = 65,536 per channel

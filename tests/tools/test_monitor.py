@@ -7,7 +7,7 @@ from torch import nn
 
 from spikeforge.layers import SEWConnect
 from spikeforge.methods import get_method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models import create_model
 from spikeforge.tools import Monitor
 
@@ -123,12 +123,12 @@ def test_bad_input_names_the_layer() -> None:
 
 
 class _Chunked:
-    """A stand-in for a lazily held sequence: yields (t0, t1, window) over time, as LazySeq.chunks does."""
+    """A stand-in for a lazily held sequence: yields (t0, t1, window) over time, as LazySeq.windows does."""
 
     def __init__(self, x: torch.Tensor, step: int) -> None:
         self.x, self.step = x, step
 
-    def chunks(self):
+    def windows(self):
         for t0 in range(0, self.x.shape[0], self.step):
             yield t0, t0 + self.step, self.x[t0:t0 + self.step]
 

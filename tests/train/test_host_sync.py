@@ -89,3 +89,25 @@ def test_training_loop_reads_the_host_once_per_step(tmp_path):
     assert len(steps) == 22 and 0 <= out["acc"] <= 1
     assert counter.syncs["aten._local_scalar_dense"] == len(steps)
     assert set(counter.syncs) == {"aten._local_scalar_dense"}
+
+
+@pytest.mark.parametrize("name,method", [("resnet19", "ssf"), ("resnet19", "dsr"), ("plif_cifar10", "ssf")])
+def test_no_scalar_is_made_per_window(name, method):
+    """λ, κ, V_th and the other per-layer constants are made once per layer call: one step over T windows of one
+    step each makes exactly as many 0-dim tensors from host numbers as one step over a single window of all of T
+    (and no host sync in either)."""
+    seen = {}
+    for window_mb in (0.001, 4096.0):
+        torch.manual_seed(0)
+        model = create_model(name, method=get_method(method, window_mb=window_mb, store_mb=0), T=4)
+        size = [16 if d is None else d for d in model.input_shape]
+        x, y = torch.rand(2, *size), torch.randint(0, model.num_classes, (2,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        one_step(model, x, y, opt)
+        with OpCounter() as count:
+            one_step(model, x, y, opt)
+        assert dict(count.syncs) == {}
+        seen[window_mb] = count
+    small, whole = seen[0.001], seen[4096.0]
+    assert small.ops > whole.ops  # the small budget really ran several windows per layer
+    assert small.scalars == whole.scalars

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from spikeforge.layers.windows import condense, partition, region_threshold, window_size
+from spikeforge.models.yao.windows import condense, partition, region_threshold, window_size
 
 
 def _map(values) -> torch.Tensor:

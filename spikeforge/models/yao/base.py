@@ -13,7 +13,7 @@ import math
 from torch import Tensor, nn
 
 from spikeforge.methods import Method, get_method
-from spikeforge.methods.dual import Dual
+from spikeforge.streams.dual import Dual
 from spikeforge.models.base import SpikingModel
 
 __all__ = ["YaoModel", "init_yao_weights", "lecun_normal_"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from spikeforge.layers.windows import condense, partition, region_threshold
+from spikeforge.models.yao.windows import condense, partition, region_threshold
 from spikeforge.models.yao.cells import SpikingCell
 from spikeforge.models.yao.encoding import Encoder
 from spikeforge.models.yao.fusions import Fusion

@@ -7,9 +7,9 @@ from torch import nn
 
 from spikeforge.layers import BatchNormTB, TimeDistributed, TimeFixedDropout
 from spikeforge.methods import Dual, get_method
-from spikeforge.methods.dual import uniform_weights
-from spikeforge.methods.fire import fire_lazy
-from spikeforge.methods.lazy import LazySeq
+from spikeforge.streams.dual import uniform_weights
+from spikeforge.neuron.seq_fire import fire_lazy
+from spikeforge.streams.lazy import LazySeq
 from spikeforge.neuron import LIFNode, PLIFNode
 
 D = torch.float64
@@ -17,16 +17,16 @@ D = torch.float64
 
 def _windowed(x: torch.Tensor, steps: int) -> LazySeq:
     """A LazySeq over ``x`` whose windows hold ``steps`` time steps."""
-    return LazySeq.of(x, chunk_bytes=steps * 4 * math.prod(x.shape[1:]), store_bytes=0)
+    return LazySeq.of(x, window_bytes=steps * 4 * math.prod(x.shape[1:]), store_bytes=0)
 
 
-def test_chunks_cover_the_sequence_and_map_zip_aggregate_match_eager():
+def test_windows_cover_the_sequence_and_map_zip_aggregate_match_eager():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(7, 3, 4, generator=g, dtype=D)
     y = torch.randn(7, 3, 4, generator=g, dtype=D)
     lin = nn.Linear(4, 5).double()
     lx = _windowed(x, 3)
-    assert [(t0, t1) for t0, t1, _ in lx.chunks()] == [(0, 3), (3, 6), (6, 7)]
+    assert [(t0, t1) for t0, t1, _ in lx.windows()] == [(0, 3), (3, 6), (6, 7)]
     mapped = lx.zip(_windowed(y, 3), torch.mul, D).map(lin, (3, 5), D)
     eager = lin(x * y)
     torch.testing.assert_close(mapped.materialize(), eager.detach(), rtol=0, atol=1e-12)
@@ -81,8 +81,8 @@ def test_batchnorm_windowed_statistics_equal_one_piece(training):
     w = uniform_weights(6, D)
     one = bn_one(Dual(LazySeq.of(seq), flow, w))
     win = bn_win(Dual(_windowed(seq, 2), flow, w))
-    assert isinstance(win._seq, LazySeq) and win._seq.stored is None  # nothing [T, ...] materialised
-    torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-10)
+    assert isinstance(win.seq, LazySeq) and win.seq.stored is None  # nothing [T, ...] materialised
+    torch.testing.assert_close(win.materialize(), one.materialize(), rtol=0, atol=1e-10)
     torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-10)
     torch.testing.assert_close(bn_win.running_mean, bn_one.running_mean, rtol=0, atol=1e-12)
     torch.testing.assert_close(bn_win.running_var, bn_one.running_var, rtol=0, atol=1e-12)
@@ -127,7 +127,7 @@ def test_windowed_network_equals_one_piece(name):
         net = _Net(get_method(name, window_mb=window_mb, store_mb=store_mb)).double().train()
         torch.manual_seed(1)  # the same dropout mask
         recorded = []
-        net.sn1.register_forward_hook(lambda m, i, o: recorded.append(o.seq.clone()))
+        net.sn1.register_forward_hook(lambda m, i, o: recorded.append(o.materialize().clone()))
         out = net(x)
         out.flow.square().sum().backward()
         nets.append(net)
@@ -137,7 +137,7 @@ def test_windowed_network_equals_one_piece(name):
     for (win, s_win), net in zip(outs[1:], nets[1:]):
         assert torch.equal(s_win, s_one)
         torch.testing.assert_close(win.flow, one.flow, rtol=0, atol=1e-9)
-        torch.testing.assert_close(win.seq, one.seq, rtol=0, atol=1e-9)
+        torch.testing.assert_close(win.materialize(), one.materialize(), rtol=0, atol=1e-9)
         for (n, p1), (_, p2) in zip(nets[0].named_parameters(), net.named_parameters()):
             if p1.grad is not None:
                 torch.testing.assert_close(p2.grad, p1.grad, rtol=0, atol=1e-8, msg=n)
@@ -150,15 +150,15 @@ def test_batchnorm_in_place_only_on_its_own_sequence():
     keep = seq.clone()
     bn = BatchNormTB(3).double().train()
     flow = seq.mean(0).requires_grad_()
-    out = bn(Dual(LazySeq.of(seq, chunk_bytes=1 << 20, store_bytes=1 << 20), flow, uniform_weights(4, D)))
+    out = bn(Dual(LazySeq.of(seq, window_bytes=1 << 20, store_bytes=1 << 20), flow, uniform_weights(4, D)))
     assert torch.equal(seq, keep)  # a stored input is left alone
-    conv = LazySeq.of(seq, chunk_bytes=1 << 20, store_bytes=1 << 20).map(lambda z: 2 * z, (2, 3, 5), D)
+    conv = LazySeq.of(seq, window_bytes=1 << 20, store_bytes=1 << 20).map(lambda z: 2 * z, (2, 3, 5), D)
     bn2 = BatchNormTB(3).double().train()
     out2 = bn2(Dual(conv, 2 * flow, uniform_weights(4, D)))
     assert torch.equal(seq, keep)
     expected = torch.nn.functional.batch_norm((2 * keep).flatten(0, 1), None, None, training=True).unflatten(0, (4, 2))
-    torch.testing.assert_close(out2.seq, expected, rtol=0, atol=1e-12)
-    torch.testing.assert_close(out.seq, torch.nn.functional.batch_norm(keep.flatten(0, 1), None, None, training=True)
+    torch.testing.assert_close(out2.materialize(), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.materialize(), torch.nn.functional.batch_norm(keep.flatten(0, 1), None, None, training=True)
                                .unflatten(0, (4, 2)), rtol=0, atol=1e-12)
 
 
@@ -167,12 +167,12 @@ def test_stored_steps_whole_windows_and_head():
     x = torch.arange(6 * 2 * 3, dtype=D).reshape(6, 2, 3)
     per_step = 4 * 2 * 3
     calls = []
-    lazy = LazySeq.of(x, chunk_bytes=2 * per_step, store_bytes=5 * per_step).map(
+    lazy = LazySeq.of(x, window_bytes=2 * per_step, store_bytes=5 * per_step).map(
         lambda z: (calls.append(z.shape[0]), z + 1)[1], (2, 3), D)
-    assert lazy.steps_per_chunk == 2 and lazy.stored_steps == 4  # 5 fit, 4 in whole windows
-    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=6 * per_step).stored_steps == 6
-    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=5 * per_step).stored_steps == 4
-    assert LazySeq.of(x, chunk_bytes=4 * per_step, store_bytes=3 * per_step).stored_steps == 0
+    assert lazy.steps_per_window == 2 and lazy.stored_steps == 4  # 5 fit, 4 in whole windows
+    assert LazySeq.of(x, window_bytes=4 * per_step, store_bytes=6 * per_step).stored_steps == 6
+    assert LazySeq.of(x, window_bytes=4 * per_step, store_bytes=5 * per_step).stored_steps == 4
+    assert LazySeq.of(x, window_bytes=4 * per_step, store_bytes=3 * per_step).stored_steps == 0
     head = torch.full((4, 2, 3), -1.0, dtype=D)  # marks the values read from the head
     read = lazy.with_head(head)
     calls.clear()
@@ -199,7 +199,7 @@ def test_batchnorm_flow_saves_only_its_input(kind):
             big.append(t)
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = bn(Dual(LazySeq.of(seq, chunk_bytes=4, store_bytes=0), flow, uniform_weights(4, D)))
+        out = bn(Dual(LazySeq.of(seq, window_bytes=4, store_bytes=0), flow, uniform_weights(4, D)))
     assert len(big) == 1 and big[0] is flow
     out.flow.sum().backward()
     assert flow.grad is not None and bn.weight.grad is not None

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from spikeforge.methods.bits import PackedBool
+from spikeforge.streams.bits import PackedBool
 
 
 @pytest.mark.parametrize("shape", [(4, 2, 3), (3, 5, 7), (6, 2, 4, 4, 4), (5, 1, 1), (2, 3, 8)])
@@ -37,14 +37,14 @@ def test_write_outside_raises():
 
 def test_fire_lazy_keeps_spikes_packed():
     """A neuron's spikes under ssf take T·B·n/8 bytes and read back as its kernel's spikes."""
-    from spikeforge.methods.dual import uniform_weights
-    from spikeforge.methods.fire import fire_lazy
-    from spikeforge.methods.lazy import LazySeq
+    from spikeforge.streams.dual import uniform_weights
+    from spikeforge.neuron.seq_fire import fire_lazy
+    from spikeforge.streams.lazy import LazySeq
     from spikeforge.neuron import LIFNode
 
     x = torch.rand(5, 3, 16, generator=torch.Generator().manual_seed(1)) * 2
     node = LIFNode(decay=0.7, backend="torch")
-    fired = fire_lazy(node, LazySeq.of(x, chunk_bytes=2 * 3 * 16 * 4), uniform_weights(5), torch.float32)
+    fired = fire_lazy(node, LazySeq.of(x, window_bytes=2 * 3 * 16 * 4), uniform_weights(5), torch.float32)
     expected = node(x)
     assert torch.equal(fired.spikes.materialize(torch.float32), expected)
     assert fired.spikes.dtype == torch.bool and fired.spikes.stored is None
@@ -53,10 +53,24 @@ def test_fire_lazy_keeps_spikes_packed():
 def test_pack_all_byte_patterns():
     """Every one of the 256 patterns of eight values packs to its own code and unpacks back (both halves of
     the gathering multiply, and the table)."""
-    from spikeforge.methods.bits import pack_bits, unpack_bits
+    from spikeforge.streams.bits import pack_bits, unpack_bits
 
     codes = torch.arange(256)
     values = ((codes.unsqueeze(-1) >> torch.arange(8)) & 1).bool()  # [256, 8], value j = bit j
     packed = pack_bits(values.reshape(1, -1))
     assert packed.tolist() == [codes.tolist()]
     assert torch.equal(unpack_bits(packed, 256 * 8).view(256, 8), values)
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.uint8, torch.float32, torch.bfloat16, torch.float16])
+def test_unpack_every_byte_pattern_by_the_bit_definition(dtype):
+    """All 256 byte values, two rows, n not a multiple of 8: value j of a row is bit j mod 8 of byte j div 8
+    (written out with Python ints), in the dtype the next layer reads."""
+    from spikeforge.streams.bits import unpack_bits
+
+    data = torch.arange(256, dtype=torch.uint8).view(2, 128)
+    n = 128 * 8 - 3
+    out = unpack_bits(data, n, dtype)
+    expected = [[(byte >> j) & 1 for byte in row for j in range(8)][:n] for row in data.tolist()]
+    assert out.dtype == dtype and out.shape == (2, n)
+    assert out.to(torch.int64).tolist() == expected

@@ -1,6 +1,6 @@
 """Run a spiking layer over a lazy input sequence, window by window (the seq stream of ``ssf``/``dsr``).
 
-The neuron's kernel runs on each window of time steps of its input (:class:`~spikeforge.methods.lazy.LazySeq`),
+The neuron's kernel runs on each window of time steps of its input (:class:`~spikeforge.streams.lazy.LazySeq`),
 starting each window from the membrane potential the previous one ended with, so the spikes equal one
 run over the whole sequence. The spikes ``[T, B, ...]`` are kept one bit per value; the weighted sums of
 input and output that the methods' flows need are accumulated on the way. Nothing here is differentiable.
@@ -12,9 +12,12 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from spikeforge.methods.bits import PackedBool
-from spikeforge.methods.lazy import LazySeq, accumulate
-from spikeforge.neuron.membrane import WindowedStats
+from spikeforge.neuron.kernels import KERNELS
+from spikeforge.neuron.membrane import charge
+from spikeforge.neuron.node import check_sequence
+from spikeforge.streams.bits import PackedBool
+from spikeforge.streams.lazy import LazySeq, accumulate
+from spikeforge.streams.stats import WindowedStats
 
 __all__ = ["FireResult", "fire_lazy"]
 
@@ -36,14 +39,19 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) 
     weights = weights.to(dtype)
     spikes = PackedBool(x.shape, x.device)
     membrane = WindowedStats() if node.membrane_sink is not None else None
+    like = weights[:0]  # the dtype and device of the computation
+    decay, gain = node.coefficients(like)  # λ, κ, V_th made once per layer call, not per window
+    vth = node.threshold(like)
+    kernel, rule = KERNELS.get(node.backend), node.rule
     v, input_sum, spike_sum = None, None, None
-    for t0, t1, chunk in x.chunks(dtype):
-        s, v_seq = node.run_kernel(chunk, v, return_v=t1 < T or membrane is not None)
+    for t0, t1, window in x.windows(dtype):
+        check_sequence(window, type(node).__name__)
+        s, v_seq = kernel(window, v, decay, gain, vth, rule, t1 < T or membrane is not None)
         if membrane is not None:
-            membrane.add(node.charge(chunk, v_seq, v) - node.threshold(chunk))
+            membrane.add(charge(window, v_seq, v, decay, gain, rule.v_rest) - vth)
         v = None if v_seq is None else v_seq[-1]
         spikes.write(t0, s)
-        input_sum = accumulate(input_sum, weights[t0:t1], chunk)
+        input_sum = accumulate(input_sum, weights[t0:t1], window)
         spike_sum = accumulate(spike_sum, weights[t0:t1], s)
     return FireResult(x.packed(spikes), input_sum, spike_sum,
                       None if membrane is None else membrane.result(dtype))

@@ -19,8 +19,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from spikeforge.methods.bits import pack_bits, unpack_bits
-from spikeforge.methods.lazy import LazySeq
+from spikeforge.streams.bits import pack_bits, unpack_bits
+from spikeforge.streams.lazy import LazySeq
 
 __all__ = ["Dual", "aggregate", "straight_through", "masked_flow", "decay_weights", "uniform_weights", "map_linear", "map_stateless",
            "is_linear_in_time", "is_per_step_deterministic", "steps_of", "reject_batchnorm"]
@@ -29,49 +29,42 @@ __all__ = ["Dual", "aggregate", "straight_through", "masked_flow", "decay_weight
 class Dual:
     """A spiking layer's output under a one-step method: exact sequence plus differentiable flow.
 
-    ``seq`` may be held as a :class:`~spikeforge.methods.lazy.LazySeq` (bool spikes plus the per-step
-    layers still to apply, evaluated over windows of time); reading :attr:`seq` gives the whole tensor
-    (and keeps it), :attr:`lazy` the windowed form that the hot paths use.
+    ``seq`` is always held as a :class:`~spikeforge.streams.lazy.LazySeq` (a stored tensor, or bool spikes
+    plus the per-step layers still to apply, evaluated over windows of time): reading it computes nothing.
+    :meth:`materialize` builds the whole ``[T, B, ...]`` tensor when a caller really needs it (T times the
+    memory of a window); it is returned, never kept.
     """
 
-    __slots__ = ("_seq", "flow", "weights")
+    __slots__ = ("seq", "flow", "weights")
 
     def __init__(self, seq: Tensor | LazySeq, flow: Tensor, weights: Tensor) -> None:
         if len(seq.shape) < 2 or tuple(seq.shape[1:]) != tuple(flow.shape):
             raise ValueError(f"Dual: seq must be [T, *flow.shape]; got seq {tuple(seq.shape)}, flow {tuple(flow.shape)}")
         if weights.shape != (seq.shape[0],):
             raise ValueError(f"Dual: weights must be [T] = [{seq.shape[0]}], got {tuple(weights.shape)}")
-        self._seq, self.flow, self.weights = seq, flow, weights
+        self.seq: LazySeq = LazySeq.of(seq)
+        self.flow, self.weights = flow, weights
 
-    @property
-    def seq(self) -> Tensor:
-        """The whole ``[T, B, ...]`` sequence as a tensor in the flow's dtype (computed once from a lazy or
-        bool one, then kept: T× the memory of one window; hot paths read :attr:`lazy` instead)."""
-        if isinstance(self._seq, LazySeq) or self._seq.dtype != self.flow.dtype:
-            self._seq = LazySeq.of(self._seq).materialize(self.flow.dtype)
-        return self._seq
-
-    @property
-    def lazy(self) -> LazySeq:
-        """The sequence as a :class:`LazySeq` (no copy, nothing computed)."""
-        return LazySeq.of(self._seq)
+    def materialize(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The whole sequence ``[T, B, ...]`` as one tensor in ``dtype`` (default: the flow's), not kept."""
+        return self.seq.materialize(dtype or self.flow.dtype)
 
     @property
     def T(self) -> int:
-        return self._seq.shape[0]
+        return self.seq.T
 
     @property
     def shape(self) -> torch.Size:
-        return torch.Size(self._seq.shape)
+        return self.seq.shape
 
     def __add__(self, other: "Dual") -> "Dual":
         """Elementwise sum (SEW ADD, residual adds): linear, so both streams add."""
         if not isinstance(other, Dual):
             return NotImplemented
-        return Dual(self.lazy.zip(other.lazy, torch.add, self.flow.dtype), self.flow + other.flow, self.weights)
+        return Dual(self.seq.zip(other.seq, torch.add, self.flow.dtype), self.flow + other.flow, self.weights)
 
     def __repr__(self) -> str:
-        return f"Dual(seq={self._seq!r}, flow={tuple(self.flow.shape)}, weights={tuple(self.weights.shape)})"
+        return f"Dual(seq={self.seq!r}, flow={tuple(self.flow.shape)}, weights={tuple(self.weights.shape)})"
 
 
 def aggregate(seq: Tensor | LazySeq, weights: Tensor) -> Tensor:
@@ -88,7 +81,7 @@ def straight_through(value: Tensor, path: Tensor) -> Tensor:
 
 class _MaskedFlowGrad(torch.autograd.Function):
     """Value ``value``; gradient ``g·mask·scale`` to ``flow`` and ``Σ g·vth_mask·vth_scale`` to the 0-dim ``vth``.
-    The masks are saved one bit per value (:func:`~spikeforge.methods.bits.pack_bits`; 1/32 of a float mask)."""
+    The masks are saved one bit per value (:func:`~spikeforge.streams.bits.pack_bits`; 1/32 of a float mask)."""
 
     @staticmethod
     def forward(ctx, value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor, vth: Tensor,
@@ -138,7 +131,7 @@ def uniform_weights(T: int, dtype: torch.dtype = torch.float32, device=None) -> 
 def steps_of(x: Dual) -> Tensor:
     """Per-step values ``[T, B, ...]`` whose gradient goes to the flow with weight 1 at every step
     (SSF's ∂FI/∂I[t] := 1): ``seq[t] + (flow − flow.detach())``."""
-    return x.seq.to(x.flow.dtype) + (x.flow - x.flow.detach()).unsqueeze(0)
+    return x.materialize() + (x.flow - x.flow.detach()).unsqueeze(0)
 
 
 _LINEAR_TYPES: tuple[type, ...] = (
@@ -176,7 +169,7 @@ def _fold(fn: Callable[[Tensor], Tensor], seq: Tensor) -> Tensor:
 def map_linear(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
     """Apply an affine stateless ``fn`` to both streams (seq lazily, folded over T·B, without autograd)."""
     flow = fn(x.flow)
-    return Dual(x.lazy.map(fn, flow.shape, x.flow.dtype), flow, x.weights)
+    return Dual(x.seq.map(fn, flow.shape, x.flow.dtype), flow, x.weights)
 
 
 def map_stateless(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
@@ -186,10 +179,10 @@ def map_stateless(fn: Callable[[Tensor], Tensor], x: Dual) -> Dual:
     anything else (a random module, a plain function) runs once, now, on the whole sequence."""
     path = fn(x.flow)
     if isinstance(fn, nn.Module) and is_per_step_deterministic(fn):
-        seq = x.lazy.map(fn, path.shape, x.flow.dtype)
+        seq = x.seq.map(fn, path.shape, x.flow.dtype)
     else:
         with torch.no_grad():
-            seq = x.lazy.like(_fold(fn, x.lazy.materialize(x.flow.dtype)))
+            seq = x.seq.like(_fold(fn, x.seq.materialize(x.flow.dtype)))
     return Dual(seq, straight_through(aggregate(seq, x.weights).to(x.flow.dtype), path), x.weights)
 
 

@@ -1,16 +1,16 @@
-"""A ``[T, B, ...]`` sequence kept as a recipe and evaluated over chunks of time (DESIGN "memory flat in T").
+"""A ``[T, B, ...]`` sequence kept as a recipe and evaluated over windows of time (DESIGN "memory flat in T").
 
 Under ``ssf``/``dsr`` the ``seq`` stream is computed without autograd, layer by layer. Stored whole in
 float32, every conv, BN and neuron input of the widest layer is a ``[T, B, C, H, W]`` tensor, so the
 peak memory of the forward grows with T. :class:`LazySeq` keeps instead
 
-- the spike trains a neuron wrote, one bit per value (:class:`~spikeforge.methods.bits.PackedBool`), and
+- the spike trains a neuron wrote, one bit per value (:class:`~spikeforge.streams.bits.PackedBool`), and
 - the per-step layers between two neurons (conv, linear, pooling, BN with fixed statistics, dropout
   with its fixed mask, residual sums) as functions still to apply (``map``, ``zip``),
 
-and evaluates them only over a window of time steps at a time (:meth:`chunks`): a neuron pulls its
-input chunk by chunk and carries its membrane potential across chunks; BN pulls it twice (statistics,
-then normalise-and-fire), recomputing the conv. The window holds at most ``chunk_bytes`` of float32 per
+and evaluates them only over a window of time steps at a time (:meth:`windows`): a neuron pulls its
+input window by window and carries its membrane potential across windows; BN pulls it twice (statistics,
+then normalise-and-fire), recomputing the conv. The window holds at most ``window_bytes`` of float32 per
 tensor, so what a layer keeps alive at once no longer grows with T. When one window covers all of T
 (small layers, small T) everything runs in one piece, exactly as a plain tensor would.
 
@@ -25,16 +25,10 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from spikeforge.methods.bits import PackedBool
+from spikeforge.streams.bits import PackedBool
+from spikeforge.streams.budget import CPU_STORE_BYTES, CPU_WINDOW_BYTES
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "DEFAULT_STORE_BYTES", "LazySeq", "accumulate"]
-
-#: Float32 bytes of its input that BN keeps rather than recomputes window by window (the leading steps;
-#: ``store_mb`` of the one-step methods): bounded, so memory stays flat in T, and large enough that short
-#: sequences are computed once.
-DEFAULT_STORE_BYTES = 64 << 20
-#: Float32 bytes per window of one tensor (a window holds at least one step).
-DEFAULT_CHUNK_BYTES = 4 << 20
+__all__ = ["LazySeq", "accumulate"]
 
 
 def accumulate(total: Tensor | None, weights: Tensor, x: Tensor) -> Tensor:
@@ -55,37 +49,40 @@ def _fold(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 class LazySeq:
     """A time-first sequence ``[T, B, ...]`` given by ``produce(t0, t1) -> [t1 − t0, B, ...]``.
 
-    Build with :meth:`of` (a stored tensor), then :meth:`map` / :meth:`zip`; read with :meth:`chunks`,
+    Build with :meth:`of` (a stored tensor), then :meth:`map` / :meth:`zip`; read with :meth:`windows`,
     :meth:`window` or :meth:`materialize`. ``dtype`` is the dtype of what ``produce`` returns.
     """
 
     def __init__(self, produce: Callable[[int, int], Tensor], shape: Sequence[int], dtype: torch.dtype,
-                 device: torch.device, chunk_bytes: int = DEFAULT_CHUNK_BYTES, constant: bool = False,
-                 stored: Tensor | None = None, store_bytes: int = DEFAULT_STORE_BYTES, typed: bool = False) -> None:
-        if chunk_bytes <= 0:
-            raise ValueError(f"LazySeq: chunk_bytes must be > 0, got {chunk_bytes}")
+                 device: torch.device, window_bytes: int = CPU_WINDOW_BYTES, constant: bool = False,
+                 stored: Tensor | None = None, store_bytes: int = CPU_STORE_BYTES, typed: bool = False) -> None:
+        if window_bytes <= 0:
+            raise ValueError(f"LazySeq: window_bytes must be > 0, got {window_bytes}")
         self._produce = produce
         self.shape = torch.Size(shape)
         self.dtype, self.device = dtype, device
-        self.chunk_bytes, self.constant = int(chunk_bytes), bool(constant)
+        self.window_bytes, self.constant = int(window_bytes), bool(constant)
         self.store_bytes = int(store_bytes)
         self.stored = stored
         self._typed = bool(typed)  # produce(t0, t1, dtype) returns the wanted dtype itself
+        #: ``(source, scale [C], shift [C])`` when this sequence is ``source.channel_affine(scale, shift)``: a fused
+        #: consumer (the neuron's window pass) reads ``source`` and applies the affine map on load
+        self.affine: tuple[LazySeq, Tensor, Tensor] | None = None
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
-    def of(cls, x: "Tensor | LazySeq", chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-           store_bytes: int = DEFAULT_STORE_BYTES) -> "LazySeq":
+    def of(cls, x: "Tensor | LazySeq", window_bytes: int = CPU_WINDOW_BYTES,
+           store_bytes: int = CPU_STORE_BYTES) -> "LazySeq":
         """Wrap a stored ``[T, B, ...]`` tensor (a sequence constant over T if it is an expanded view)."""
         if isinstance(x, LazySeq):
             return x
         constant = x.shape[0] > 1 and x.stride(0) == 0
-        return cls(lambda t0, t1: x[t0:t1], x.shape, x.dtype, x.device, chunk_bytes, constant, stored=x,
+        return cls(lambda t0, t1: x[t0:t1], x.shape, x.dtype, x.device, window_bytes, constant, stored=x,
                    store_bytes=store_bytes)
 
     def like(self, x: Tensor) -> "LazySeq":
         """Wrap a stored tensor with this sequence's window and store budgets."""
-        return LazySeq.of(x, self.chunk_bytes, self.store_bytes)
+        return LazySeq.of(x, self.window_bytes, self.store_bytes)
 
     def packed(self, bits: PackedBool) -> "LazySeq":
         """Wrap spikes stored one bit per value (read back in whichever dtype a window is wanted) with this
@@ -94,7 +91,7 @@ class LazySeq:
 
     def _sibling(self, produce: Callable, shape: Sequence[int], dtype: torch.dtype, typed: bool = False) -> "LazySeq":
         """A computed sequence on this one's device, with its window and store budgets."""
-        return LazySeq(produce, shape, dtype, self.device, self.chunk_bytes, store_bytes=self.store_bytes, typed=typed)
+        return LazySeq(produce, shape, dtype, self.device, self.window_bytes, store_bytes=self.store_bytes, typed=typed)
 
     def _derived(self, produce: Callable[[int, int], Tensor], step_shape: Sequence[int], dtype: torch.dtype,
                  constant: bool) -> "LazySeq":
@@ -109,6 +106,23 @@ class LazySeq:
         def produce(t0: int, t1: int) -> Tensor:
             return _fold(fn, self._compute(t0, t1, dtype))
         return self._derived(produce, step_shape, dtype, self.constant)
+
+    def channel_affine(self, scale: Tensor, shift: Tensor) -> "LazySeq":
+        """``x·scale[c] + shift[c]`` at every step, per channel (dim 2 of ``[T, B, C, ...]``), evaluated as a
+        product then a sum (no fused multiply-add): BatchNorm with fixed statistics, in the order ATen's CPU
+        kernel evaluates it. ``scale``/``shift`` ``[C]`` in the dtype of the result; kept in :attr:`affine`."""
+        if len(self.shape) < 3 or scale.shape != (self.shape[2],) or shift.shape != scale.shape:
+            raise ValueError(f"LazySeq.channel_affine: scale and shift must be [C] for [T, B, C, ...] = "
+                             f"{tuple(self.shape)}; got {tuple(scale.shape)}, {tuple(shift.shape)}")
+        view = [1, 1, -1] + [1] * (len(self.shape) - 3)
+        a, b = scale.view(view), shift.view(view)
+
+        def produce(t0: int, t1: int) -> Tensor:
+            return self._compute(t0, t1, scale.dtype) * a + b
+        out = self._derived(produce, self.shape[1:], scale.dtype, self.constant)
+        if not self.constant:
+            out.affine = (self, scale, shift)
+        return out
 
     def zip(self, other: "LazySeq", fn: Callable[[Tensor, Tensor], Tensor], dtype: torch.dtype) -> "LazySeq":
         """``fn(self[t], other[t])`` elementwise at every step (residual sums, SEW connects)."""
@@ -134,18 +148,18 @@ class LazySeq:
             return self._compute(t0, t1, dtype or self.dtype)
 
     @property
-    def steps_per_chunk(self) -> int:
-        """Steps per window: as many as fit ``chunk_bytes`` of float32 (at least 1, at most T)."""
+    def steps_per_window(self) -> int:
+        """Steps per window: as many as fit ``window_bytes`` of float32 (at least 1, at most T)."""
         per_step = 4 * math.prod(self.shape[1:])
-        return max(1, min(self.T, self.chunk_bytes // max(per_step, 1)))
+        return max(1, min(self.T, self.window_bytes // max(per_step, 1)))
 
     @property
-    def single_chunk(self) -> bool:
-        return self.steps_per_chunk >= self.T
+    def single_window(self) -> bool:
+        return self.steps_per_window >= self.T
 
-    def chunks(self, dtype: torch.dtype | None = None) -> Iterator[tuple[int, int, Tensor]]:
-        """``(t0, t1, window)`` over the whole sequence, ``steps_per_chunk`` steps at a time."""
-        n = self.steps_per_chunk
+    def windows(self, dtype: torch.dtype | None = None) -> Iterator[tuple[int, int, Tensor]]:
+        """``(t0, t1, window)`` over the whole sequence, ``steps_per_window`` steps at a time."""
+        n = self.steps_per_window
         for t0 in range(0, self.T, n):
             t1 = min(self.T, t0 + n)
             yield t0, t1, self.window(t0, t1, dtype)
@@ -163,7 +177,7 @@ class LazySeq:
         fit = self.store_bytes // max(4 * math.prod(self.shape[1:]), 1)
         if fit >= self.T:
             return self.T
-        return fit // self.steps_per_chunk * self.steps_per_chunk
+        return fit // self.steps_per_window * self.steps_per_window
 
     def with_head(self, head: Tensor) -> "LazySeq":
         """This sequence with its first ``head.shape[0]`` steps read from ``head`` (kept) instead of recomputed."""
@@ -187,7 +201,7 @@ class LazySeq:
             return self.materialize(dtype), False
         with torch.no_grad():
             out = torch.empty(self.shape, dtype=dtype, device=self.device)
-            for t0, t1, x in self.chunks(dtype):
+            for t0, t1, x in self.windows(dtype):
                 out[t0:t1] = x
         return out, True
 
@@ -198,10 +212,10 @@ class LazySeq:
         if self.constant:
             return weights.sum() * self.window(0, 1, weights.dtype)[0]
         total = None
-        for t0, t1, x in self.chunks(weights.dtype):
+        for t0, t1, x in self.windows(weights.dtype):
             total = accumulate(total, weights[t0:t1], x)
         return total
 
     def __repr__(self) -> str:
         kind = "stored" if self.stored is not None else "lazy"
-        return f"LazySeq({kind}, shape={tuple(self.shape)}, dtype={self.dtype}, steps_per_chunk={self.steps_per_chunk})"
+        return f"LazySeq({kind}, shape={tuple(self.shape)}, dtype={self.dtype}, steps_per_window={self.steps_per_window})"
