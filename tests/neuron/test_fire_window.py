@@ -73,7 +73,8 @@ def run_windows(kernel: str, case: dict, n: int) -> tuple[WindowState, torch.Ten
     x, dtype = case["x"], case["dtype"]
     steps, numel = x.shape
     state = WindowState.start(numel, case["rule"].v_rest, dtype, x.device)
-    bits = torch.full((steps, -(-numel // 8)), 0xA5, dtype=torch.uint8)  # garbage: every byte must be written
+    # garbage: every byte must be written
+    bits = torch.full((steps, -(-numel // 8)), 0xA5, dtype=torch.uint8, device=x.device)
     for t0 in range(0, steps, n):
         t1 = min(t0 + n, steps)
         KERNELS.get(kernel).fire_window(x[t0:t1], state, case["weights"][t0:t1], *case["params"], case["rule"],
@@ -87,8 +88,9 @@ def unpack_by_definition(bits: torch.Tensor, numel: int) -> torch.Tensor:
     return (bits.long()[:, j // 8] >> (j % 8)) & 1
 
 
-def assert_matches_oracles(kernel: str, case: dict, n: int) -> None:
-    state, bits = run_windows(kernel, case, n)
+def assert_matches_oracles(kernel: str, case: dict, n: int, run=run_windows) -> None:
+    """``run(kernel, case, n)`` (CPU results) against both oracles."""
+    state, bits = run(kernel, case, n)
     dtype, rule, x_eff, w = case["dtype"], case["rule"], case["x_eff"], case["weights"]
     numel = x_eff.shape[1]
     rtol = 1e-12 if dtype == torch.float64 else 1e-5

@@ -24,7 +24,9 @@ def fire(h_minus_vth: Tensor, rule: NeuronRule) -> Tensor:
 
 def step(v: Tensor, x: Tensor, decay: Tensor, input_gain: Tensor, v_threshold: Tensor, c: Tensor,
          fire_threshold: Tensor, rule: NeuronRule) -> tuple[Tensor, Tensor]:
-    """One step ``[...]``: charge ``(λ·V + κ·X) + c``, fire at ``fire_threshold``, reset; ``(spikes, V after reset)``."""
+    """One step ``[...]``: charge ``(λ·V + κ·X) + c``, fire at ``fire_threshold``, reset.
+
+    Returns ``(spikes, V after reset)``, both ``[...]``."""
     h = decay * v + input_gain * x + c
     s = fire(h - fire_threshold, rule)
     s_reset = s.detach() if rule.detach_reset else s

@@ -207,7 +207,7 @@ def _lif_window_kernel(
     bits_ptr, T, N, bits_stride, inner, C, v_rest,
     HARD: tl.constexpr, STRICT: tl.constexpr, AFFINE: tl.constexpr, BLOCK: tl.constexpr,
 ):
-    """One window of the no-grad pass (window.py) for BLOCK neurons (a multiple of 8: whole bytes of bits)."""
+    # One window of the no-grad pass (window.py) for BLOCK neurons (a multiple of 8: whole bytes of bits).
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
     byte = tl.program_id(0).to(tl.int64) * (BLOCK // 8) + tl.arange(0, BLOCK // 8)
@@ -257,7 +257,7 @@ def _lif_window_kernel(
 
 
 def _unpack_kernel(data_ptr, out_ptr, total, n, data_stride, BLOCK: tl.constexpr):
-    """out[i, j] = bit j % 8 of data[i, j // 8], for BLOCK of the k·n outputs (flat index)."""
+    # out[i, j] = bit j % 8 of data[i, j // 8], for BLOCK of the k·n outputs (flat index).
     flat = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = flat < total
     row = flat // n
