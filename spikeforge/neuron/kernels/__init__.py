@@ -4,6 +4,8 @@
 - ``cpu``: fused C++ forward/backward compiled at run time (:mod:`.cpu`).
 - ``triton``: fused GPU kernels (:mod:`.triton_kernel`), testable with ``TRITON_INTERPRET=1``.
 - ``auto``: the fastest kernel that can run the input (``cpu`` on CPU, ``triton`` on CUDA, else ``torch``).
+
+Each also runs the no-grad window pass of the one-step methods, :meth:`Kernel.fire_window` (:mod:`.window`).
 """
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
 from spikeforge.neuron.kernels.reference import ReferenceKernel
+from spikeforge.neuron.kernels.window import Affine, WindowState
 from spikeforge.registry import Registry
 
-__all__ = ["KERNELS", "Kernel", "NeuronRule", "AutoKernel"]
+__all__ = ["KERNELS", "Kernel", "NeuronRule", "AutoKernel", "WindowState", "Affine"]
 
 KERNELS: Registry[Kernel] = Registry("kernel")
 KERNELS.register("torch", ReferenceKernel)
@@ -51,6 +54,9 @@ class AutoKernel(Kernel):
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule, return_v=False):
         return self.choose(x, rule)(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+
+    def fire_window(self, x, state, weights, decay, gain, vth, rule, bits, affine=None) -> None:
+        return self.choose(x, rule).fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
 
 
 from spikeforge.neuron.kernels import cpu as _cpu  # noqa: E402,F401  (registers "cpu")

@@ -21,9 +21,12 @@ bit for bit between kernels. Backward (BPTT with surrogate σ'), with δ[t] = �
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from spikeforge.neuron.kernels.window import WindowState
 
 __all__ = ["NeuronRule", "Kernel"]
 
@@ -83,4 +86,32 @@ class Kernel:
         rule: NeuronRule,
         return_v: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    def fire_window(
+        self,
+        x: Tensor,
+        state: "WindowState",
+        weights: Tensor,
+        decay: Tensor,
+        gain: Tensor,
+        vth: Tensor,
+        rule: NeuronRule,
+        bits: Tensor,
+        affine: "tuple[Tensor, Tensor, int] | None" = None,
+    ) -> None:
+        """One window of the no-grad forward of the one-step methods, in one pass (:mod:`.window`).
+
+        Args:
+            x: ``[n, N]`` the layer input of n steps, each flattened (N = B·prod(rest)); float32/float64
+                (float16/bfloat16 computed in float32).
+            state: :class:`~spikeforge.neuron.kernels.window.WindowState`, ``[N]`` each in the compute
+                dtype: V carried between windows and the two weighted sums, updated in place.
+            weights: ``[n]`` aggregation weights w[t] of these steps.
+            decay, gain, vth: 0-dim tensors λ, κ, V_th on x's device (values only; never read on the host).
+            rule: reset, strictness, fire ratio and v_rest.
+            bits: uint8 ``[n, ⌈N/8⌉]`` (rows of the layer's ``[T, ⌈N/8⌉]``), written with the packed spikes.
+            affine: optional ``(scale [C], shift [C], inner)``: X' = X·scale[c] + shift[c] is the neuron's input
+                (and what ``input_sum`` adds up), c = (j div inner) mod C.
+        """
         raise NotImplementedError

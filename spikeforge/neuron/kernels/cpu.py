@@ -8,6 +8,7 @@ load it in about a second, a changed source rebuilds, and two environments shari
 a build each instead of rebuilding each other's). Before a build a one-line message goes to stderr,
 and another when this process waits on the lock of another process's build. One pass over
 memory per direction, parallel over neurons; only ``h`` is saved for backward (see :mod:`.fused`).
+:meth:`CpuKernel.fire_window` runs the no-grad window pass of :mod:`.window` in one call.
 
 The build uses ``-O3 -ffp-contract=off``: no fused multiply-add, so the charge ``(λ·V + κ·X) + c`` is
 rounded like the ``torch`` reference and spikes agree bit for bit. No ``-march=native``, since a cached
@@ -27,10 +28,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels.base import NeuronRule
 from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
 from spikeforge.neuron.kernels.reference import ReferenceKernel
+from spikeforge.neuron.kernels.window import prepare_window
 
 __all__ = ["CpuKernel", "build_name", "build_op", "build_failure", "simd_level", "SOURCE", "CFLAGS", "LDFLAGS"]
 
@@ -77,7 +81,7 @@ def _compile(notify: Callable[[str], None] = _notify) -> Any:
     return cpp_extension.load_inline(
         name=name,
         cpp_sources=[SOURCE.read_text()],
-        functions=["lif_forward", "lif_backward", "lif_simd"],
+        functions=["lif_forward", "lif_backward", "lif_fire_window", "lif_simd"],
         extra_cflags=list(CFLAGS),
         extra_ldflags=list(LDFLAGS),
         verbose=False,
@@ -171,3 +175,21 @@ class CpuKernel(FusedKernel):
             warnings.warn(f"kernel 'cpu' falls back to the 'torch' kernel: {reason}", RuntimeWarning, stacklevel=2)
             return ReferenceKernel()(x, v_init, decay, input_gain, v_threshold, rule, return_v)
         return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+
+    @torch.no_grad()
+    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+        """One fused C++ pass over the window (see :meth:`Kernel.fire_window`); half/bf16 ``x`` is converted
+        to float32 first. Falls back to the ``torch`` loop, with a warning, when the build fails."""
+        misuse = FusedKernel.unavailable(self, x, rule)
+        if misuse is not None:
+            raise ValueError(f"{misuse}; use backend='auto' or 'torch'")
+        reason = _ensure_built()
+        if reason is not None:
+            warnings.warn(f"kernel 'cpu' falls back to the 'torch' kernel: {reason}", RuntimeWarning, stacklevel=2)
+            return ReferenceKernel().fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
+        a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
+        empty = state.v.new_empty(0)
+        scale, shift, inner = a.affine if a.affine is not None else (empty, empty, 1)
+        _STATE["ext"].lif_fire_window(a.x.to(state.v.dtype), state.v, state.input_sum, state.spike_sum, a.weights,
+                                      a.decay, a.gain, a.vth, bits, scale, shift, inner, rule.v_rest, rule.hard,
+                                      rule.strict, float(rule.fire_ratio))

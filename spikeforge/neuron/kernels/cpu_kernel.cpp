@@ -1,7 +1,7 @@
 // Fused multi-step LIF-family forward/backward on CPU (the ``cpu`` kernel of spikeforge).
 //
 // Compiled at run time by spikeforge/neuron/kernels/cpu.py with torch.utils.cpp_extension.load_inline
-// (which prepends #include <torch/extension.h> and generates the bindings of the three functions at the
+// (which prepends #include <torch/extension.h> and generates the bindings of the four functions at the
 // end of this file). The dynamics and the backward formulas are those of spikeforge/neuron/kernels/base.py:
 //
 //   H[t] = (lam*V[t-1] + gain*X[t]) + c,   c = (1 - lam)*v_rest
@@ -211,6 +211,144 @@ void forward_dispatch(bool hard, bool strict, bool return_v, const ForwardArgs<T
     case 5: return forward_impl<T, true, false, true>(a);
     case 6: return forward_impl<T, true, true, false>(a);
     default: return forward_impl<T, true, true, true>(a);
+  }
+}
+
+// -------------------------------------------------------------------------------- no-grad window pass
+//
+// One window of n steps of the one-step methods' forward (spikeforge/neuron/kernels/window.py): charge,
+// fire, reset as above (on X' = X*scale[c] + shift[c] when AFFINE), the weighted sums of X' and S, and the
+// spikes packed eight to a byte (value j of a step in bit j%8 of byte j/8). Parallel over whole bytes
+// (blocks of a multiple of 8 neurons); per block, t outer / neuron inner, with V and the sums updated in
+// place (they stay in L1/L2 over the window).
+
+constexpr int64_t kWindowBlock = 1024;  // neurons per block, a multiple of 8
+static_assert(kWindowBlock % 8 == 0, "a block must own whole bytes");
+
+template <typename T>
+struct WindowArgs {
+  const T* x;                  // [n, N]
+  T* v;                        // [N] potential after reset, carried between windows
+  T* isum;                     // [N] sum_t w[t] * X'[t]
+  T* ssum;                     // [N] sum_t w[t] * S[t]
+  const T* w;                  // [n]
+  const T* scale;              // [C] (AFFINE only)
+  const T* shift;              // [C] (AFFINE only)
+  uint8_t* bits;               // [n, ceil(N/8)], rows bits_stride bytes apart
+  int64_t steps, n, bits_stride, channels, inner;
+  T lam, gain, vth, fth, c, vreset;
+};
+
+// One step of one block; the spikes go to st[i] as 0/1 bytes.
+template <typename T, bool HARD, bool STRICT, bool AFFINE>
+SPIKEFORGE_INLINE void window_row(const T* __restrict__ xt, const T* __restrict__ sc, const T* __restrict__ sh,
+                                  T* __restrict__ v, T* __restrict__ isum, T* __restrict__ ssum,
+                                  uint8_t* __restrict__ st, int64_t nb, T w, T lam, T gain, T vth, T fth, T c,
+                                  T vreset) {
+#pragma omp simd
+  for (int64_t i = 0; i < nb; ++i) {
+    T xv = xt[i];
+    if (AFFINE) {
+      const T m = xv * sc[i];
+      xv = m + sh[i];
+    }
+    const T a = lam * v[i];
+    const T b = gain * xv;
+    T hh = a + b;
+    hh = hh + c;
+    const T d = hh - fth;
+    const bool spike = STRICT ? (d > T(0)) : (d >= T(0));
+    v[i] = HARD ? (spike ? vreset : hh) : hh - (spike ? vth : T(0));
+    const T wx = w * xv;
+    isum[i] = isum[i] + wx;
+    ssum[i] = ssum[i] + (spike ? w : T(0));
+    st[i] = spike ? uint8_t(1) : uint8_t(0);
+  }
+}
+
+// Eight 0/1 bytes -> one byte, byte k at bit k: one multiply gathers them into the top byte without carries.
+SPIKEFORGE_INLINE void pack_row(const uint8_t* __restrict__ st, uint8_t* __restrict__ out, int64_t nbytes) {
+  for (int64_t k = 0; k < nbytes; ++k) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t u;
+    std::memcpy(&u, st + 8 * k, sizeof u);
+    out[k] = uint8_t((u * 0x0102040810204080ULL) >> 56);
+#else
+    uint8_t byte = 0;
+    for (int j = 0; j < 8; ++j) byte = uint8_t(byte | (st[8 * k + j] << j));
+    out[k] = byte;
+#endif
+  }
+}
+
+// Neurons [begin, end), begin a multiple of 8, block by block, t outer.
+template <typename T, bool HARD, bool STRICT, bool AFFINE>
+SPIKEFORGE_INLINE void window_range(const WindowArgs<T>& a, int64_t begin, int64_t end) {
+  alignas(64) uint8_t st[kWindowBlock];
+  alignas(64) T sc[AFFINE ? kWindowBlock : 1];
+  alignas(64) T sh[AFFINE ? kWindowBlock : 1];
+  for (int64_t b0 = begin; b0 < end; b0 += kWindowBlock) {
+    const int64_t nb = std::min(kWindowBlock, end - b0);
+    const int64_t nbytes = (nb + 7) / 8;
+    std::fill(st + nb, st + 8 * nbytes, uint8_t(0));  // the bits past N of the last byte stay 0
+    if (AFFINE) {  // the channel of each neuron, counted forward from that of b0 (no division per neuron)
+      int64_t pos = b0 % a.inner, ch = (b0 / a.inner) % a.channels;
+      for (int64_t i = 0; i < nb; ++i) {
+        sc[i] = a.scale[ch];
+        sh[i] = a.shift[ch];
+        if (++pos == a.inner) {
+          pos = 0;
+          if (++ch == a.channels) ch = 0;
+        }
+      }
+    }
+    for (int64_t t = 0; t < a.steps; ++t) {
+      window_row<T, HARD, STRICT, AFFINE>(a.x + t * a.n + b0, sc, sh, a.v + b0, a.isum + b0, a.ssum + b0, st, nb,
+                                          a.w[t], a.lam, a.gain, a.vth, a.fth, a.c, a.vreset);
+      pack_row(st, a.bits + t * a.bits_stride + b0 / 8, nbytes);
+    }
+  }
+}
+
+template <typename T, bool HARD, bool STRICT, bool AFFINE>
+SPIKEFORGE_NOINLINE void window_range_base(const WindowArgs<T>& a, int64_t begin, int64_t end) {
+  window_range<T, HARD, STRICT, AFFINE>(a, begin, end);
+}
+
+#if SPIKEFORGE_HAVE_AVX2_PATH
+template <typename T, bool HARD, bool STRICT, bool AFFINE>
+SPIKEFORGE_AVX2 void window_range_avx2(const WindowArgs<T>& a, int64_t begin, int64_t end) {
+  window_range<T, HARD, STRICT, AFFINE>(a, begin, end);
+}
+#endif
+
+template <typename T, bool HARD, bool STRICT, bool AFFINE>
+void window_impl(const WindowArgs<T>& a) {
+  const int simd = simd_level().load();
+  const int64_t nbytes = (a.n + 7) / 8;
+  // Split over bytes, so that each task owns whole bytes of every row of bits.
+  at::parallel_for(0, nbytes, grain_for(a.steps) / 8, [&](int64_t b, int64_t e) {
+    const int64_t begin = 8 * b, end = std::min(8 * e, a.n);
+#if SPIKEFORGE_HAVE_AVX2_PATH
+    if constexpr (std::is_same<T, float>::value) {
+      if (simd >= 1) return window_range_avx2<T, HARD, STRICT, AFFINE>(a, begin, end);
+    }
+#endif
+    (void)simd;
+    window_range_base<T, HARD, STRICT, AFFINE>(a, begin, end);
+  });
+}
+
+template <typename T>
+void window_dispatch(bool hard, bool strict, bool affine, const WindowArgs<T>& a) {
+  const int code = (hard ? 4 : 0) | (strict ? 2 : 0) | (affine ? 1 : 0);
+  switch (code) {
+#define SPIKEFORGE_CASE(C) \
+    case C: return window_impl<T, bool((C) & 4), bool((C) & 2), bool((C) & 1)>(a);
+    SPIKEFORGE_CASE(0) SPIKEFORGE_CASE(1) SPIKEFORGE_CASE(2) SPIKEFORGE_CASE(3)
+    SPIKEFORGE_CASE(4) SPIKEFORGE_CASE(5) SPIKEFORGE_CASE(6)
+    default: return window_impl<T, true, true, true>(a);
+#undef SPIKEFORGE_CASE
   }
 }
 
@@ -543,6 +681,65 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     backward_dispatch<scalar_t>(int(sg_id), hard, detach, has_gv, has_x, a);
   });
   return std::make_tuple(gx, gv0, glam, ggain, gvth);
+}
+
+// One window of the no-grad pass, in place on v, input_sum, spike_sum and bits (see window_range). scale and
+// shift are empty without the affine. decay, gain, vth are read from their tensors (never item()).
+void lif_fire_window(const at::Tensor& x, const at::Tensor& v, const at::Tensor& input_sum,
+                     const at::Tensor& spike_sum, const at::Tensor& weights, const at::Tensor& decay,
+                     const at::Tensor& gain, const at::Tensor& vth, const at::Tensor& bits, const at::Tensor& scale,
+                     const at::Tensor& shift, int64_t inner, double v_rest, bool hard, bool strict,
+                     double fire_ratio) {
+  using namespace spikeforge_cpu;
+  TORCH_CHECK(x.dim() == 2, "spikeforge cpu kernel: x must be [n, N], got ", x.sizes());
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+              "spikeforge cpu kernel: x must be float32 or float64, got ", x.scalar_type());
+  check_flat(x, "x", x);
+  const int64_t steps = x.size(0), n = x.size(1);
+  for (const at::Tensor* t : {&v, &input_sum, &spike_sum}) {
+    check_flat(*t, "the window state", x);
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == n, "spikeforge cpu kernel: the window state must be [N]");
+  }
+  check_flat(weights, "weights", x);
+  TORCH_CHECK(weights.dim() == 1 && weights.size(0) == steps, "spikeforge cpu kernel: weights must be [n]");
+  check_scalar(decay, "decay", x);
+  check_scalar(gain, "gain", x);
+  check_scalar(vth, "vth", x);
+  TORCH_CHECK(bits.device().is_cpu() && bits.scalar_type() == at::kByte && bits.dim() == 2 &&
+                  bits.size(0) == steps && bits.size(1) == (n + 7) / 8 && (bits.size(1) <= 1 || bits.stride(1) == 1),
+              "spikeforge cpu kernel: bits must be uint8 [n, ceil(N/8)] with contiguous rows, got ", bits.sizes());
+  const bool affine = scale.numel() > 0;
+  if (affine) {
+    check_flat(scale, "scale", x);
+    check_flat(shift, "shift", x);
+    TORCH_CHECK(shift.numel() == scale.numel() && inner >= 1 && n % (scale.numel() * inner) == 0,
+                "spikeforge cpu kernel: affine needs scale, shift [C] and N divisible by C*inner");
+  }
+  if (steps == 0 || n == 0) return;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fire_window", [&] {
+    WindowArgs<scalar_t> a;
+    a.x = x.data_ptr<scalar_t>();
+    a.v = v.data_ptr<scalar_t>();
+    a.isum = input_sum.data_ptr<scalar_t>();
+    a.ssum = spike_sum.data_ptr<scalar_t>();
+    a.w = weights.data_ptr<scalar_t>();
+    a.scale = affine ? scale.data_ptr<scalar_t>() : nullptr;
+    a.shift = affine ? shift.data_ptr<scalar_t>() : nullptr;
+    a.bits = bits.data_ptr<uint8_t>();
+    a.steps = steps;
+    a.n = n;
+    a.bits_stride = bits.stride(0);
+    a.channels = affine ? scale.numel() : 1;
+    a.inner = affine ? inner : 1;
+    a.lam = *decay.data_ptr<scalar_t>();
+    a.gain = *gain.data_ptr<scalar_t>();
+    a.vth = *vth.data_ptr<scalar_t>();
+    a.fth = scalar_t(fire_ratio) * a.vth;  // as the reference: fire_ratio * v_threshold in the tensor's dtype
+    a.c = (scalar_t(1) - a.lam) * scalar_t(v_rest);
+    a.vreset = scalar_t(v_rest);
+    pybind11::gil_scoped_release no_gil;
+    window_dispatch<scalar_t>(hard, strict, affine, a);
+  });
 }
 
 // The SIMD level in use: 0 baseline, 1 AVX2. ``level`` < 0 only reads it; otherwise it sets it to

@@ -1,7 +1,7 @@
 """The ``torch`` kernel: the readable reference loop, autograd through time, any dtype.
 
 It is the oracle every other kernel is tested against and the only one that accepts an arbitrary
-callable surrogate.
+callable surrogate. Its :meth:`~ReferenceKernel.fire_window` is the oracle of the fused window passes.
 """
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
+from spikeforge.neuron.kernels.window import affine_channels, pack_spikes, prepare_window
 from spikeforge.neuron.surrogate import Surrogate
 
-__all__ = ["ReferenceKernel", "fire"]
+__all__ = ["ReferenceKernel", "fire", "step"]
 
 
 def fire(h_minus_vth: Tensor, rule: NeuronRule) -> Tensor:
@@ -21,24 +22,55 @@ def fire(h_minus_vth: Tensor, rule: NeuronRule) -> Tensor:
     return rule.surrogate(h_minus_vth)
 
 
+def step(v: Tensor, x: Tensor, decay: Tensor, input_gain: Tensor, v_threshold: Tensor, c: Tensor,
+         fire_threshold: Tensor, rule: NeuronRule) -> tuple[Tensor, Tensor]:
+    """One step ``[...]``: charge ``(λ·V + κ·X) + c``, fire at ``fire_threshold``, reset.
+
+    Returns ``(spikes, V after reset)``, both ``[...]``."""
+    h = decay * v + input_gain * x + c
+    s = fire(h - fire_threshold, rule)
+    s_reset = s.detach() if rule.detach_reset else s
+    if rule.hard:
+        return s, s_reset * rule.v_reset + (1 - s_reset) * h
+    return s, h - s_reset * v_threshold
+
+
+def _constants(decay: Tensor, v_threshold: Tensor, rule: NeuronRule) -> tuple[Tensor, Tensor]:
+    """(c = (1 − λ)·v_rest, the firing threshold r·V_th) in the parameters' dtype."""
+    return (1 - decay) * rule.v_rest, (v_threshold if rule.fire_ratio == 1.0 else rule.fire_ratio * v_threshold)
+
+
 class ReferenceKernel(Kernel):
     """Python loop over T: charge, fire, reset (see :mod:`spikeforge.neuron.kernels.base`)."""
 
     name = "torch"
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
-        c = (1 - decay) * rule.v_rest
+        c, fth = _constants(decay, v_threshold, rule)
         v = torch.full_like(x[0], rule.v_rest) if v_init is None else v_init
         spikes, vs = [], []
         for t in range(x.shape[0]):
-            h = decay * v + input_gain * x[t] + c
-            s = fire(h - (v_threshold if rule.fire_ratio == 1.0 else rule.fire_ratio * v_threshold), rule)
-            s_reset = s.detach() if rule.detach_reset else s
-            if rule.hard:
-                v = s_reset * rule.v_reset + (1 - s_reset) * h
-            else:
-                v = h - s_reset * v_threshold
+            s, v = step(v, x[t], decay, input_gain, v_threshold, c, fth, rule)
             spikes.append(s)
             if return_v:
                 vs.append(v)
         return torch.stack(spikes), (torch.stack(vs) if return_v else None)
+
+    @torch.no_grad()
+    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+        """Loop over the n steps in torch ops (any device, dtype and surrogate); see :meth:`Kernel.fire_window`."""
+        a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
+        compute = state.v.dtype
+        xs = a.x.to(compute)
+        if a.affine is not None:
+            xs = affine_channels(a.affine, xs)
+        c, fth = _constants(a.decay, a.vth, rule)
+        v, spikes = state.v, []
+        for t in range(xs.shape[0]):
+            s, v = step(v, xs[t], a.decay, a.gain, a.vth, c, fth, rule)
+            state.input_sum.addcmul_(xs[t], a.weights[t])
+            state.spike_sum.addcmul_(s, a.weights[t])
+            spikes.append(s)
+        state.v.copy_(v)
+        if spikes:
+            bits.copy_(pack_spikes(torch.stack(spikes)))

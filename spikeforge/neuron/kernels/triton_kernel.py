@@ -18,6 +18,10 @@ is not supported (use ``torch`` or ``cpu``).
 Launch: BLOCK = 1024 neurons and 4 warps per program (128-bit loads when N is a multiple of 16),
 halved down to 128 while there would be fewer than two programs per SM; offsets are int64.
 
+Two no-grad kernels serve the one-step methods: :meth:`TritonKernel.fire_window`, one launch per
+window of :mod:`.window` (charge, fire, reset, the weighted sums and the spikes packed to bits), and
+:func:`unpack_bits_triton`, packed bits back to 0/1 values in one pass.
+
 Triton is imported at first use, never at import time. With ``TRITON_INTERPRET=1`` in the
 environment the kernels run under Triton's interpreter and accept CPU tensors (how the tests run it
 without a GPU; BLOCK is then 128 and launch options are dropped). The mode is read at each call and
@@ -34,9 +38,10 @@ from torch import Tensor
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels.base import NeuronRule
 from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
+from spikeforge.neuron.kernels.window import prepare_window
 from spikeforge.neuron.surrogate import Surrogate
 
-__all__ = ["TritonKernel"]
+__all__ = ["TritonKernel", "unpack_bits_triton"]
 
 # Bound at first use by _import_triton(); the kernel functions below look them up as globals.
 triton = None
@@ -44,7 +49,7 @@ tl = None
 
 _SURROGATE_IDS = {0: "atan", 1: "sigmoid", 2: "rect", 3: "triangle", 4: "const"}
 _IMPORT_ERROR: list[str] = []  # [] = not tried yet; [""] = imported; [message] = failed
-_KERNELS: dict[bool, tuple] = {}  # interpret? -> (forward kernel, backward kernel)
+_KERNELS: dict[tuple[str, bool], object] = {}  # (kernel name, interpret?) -> wrapped kernel
 _OP = None
 _SM_COUNT: dict[int, int] = {}
 
@@ -197,26 +202,92 @@ def _lif_bwd_kernel(
     tl.store(gvth_ptr + col, acc_vth, mask=mask)
 
 
-def _kernels(interpret: bool) -> tuple:
-    """(forward, backward) wrapped for a GPU launch or for the interpreter, built once per mode.
+def _lif_window_kernel(
+    x_ptr, v_ptr, isum_ptr, ssum_ptr, w_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr, scale_ptr, shift_ptr,
+    bits_ptr, T, N, bits_stride, inner, C, v_rest,
+    HARD: tl.constexpr, STRICT: tl.constexpr, AFFINE: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # One window of the no-grad pass (window.py) for BLOCK neurons (a multiple of 8: whole bytes of bits).
+    col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = col < N
+    byte = tl.program_id(0).to(tl.int64) * (BLOCK // 8) + tl.arange(0, BLOCK // 8)
+    byte_mask = byte < (N + 7) // 8
+    lam = tl.load(decay_ptr)
+    gain = tl.load(gain_ptr)
+    vth = tl.load(vth_ptr)
+    fth = tl.load(fth_ptr)
+    c = (1 - lam) * v_rest
+    v = tl.load(v_ptr + col, mask=mask, other=0.0)
+    isum = tl.load(isum_ptr + col, mask=mask, other=0.0)
+    ssum = tl.load(ssum_ptr + col, mask=mask, other=0.0)
+    if AFFINE:
+        channel = (col // inner) % C
+        scale = tl.load(scale_ptr + channel, mask=mask, other=0.0)
+        shift = tl.load(shift_ptr + channel, mask=mask, other=0.0)
+    for t in range(T):
+        row = tl.cast(t, tl.int64)
+        x = tl.load(x_ptr + row * N + col, mask=mask, other=0.0).to(tl.float32)
+        if AFFINE:
+            x = x * scale + shift
+        h = lam * v + gain * x + c
+        d = h - fth
+        if STRICT:
+            spike = d > 0
+        else:
+            spike = d >= 0
+        spike = spike & mask  # lanes past N never fire: their bits stay 0
+        s = spike.to(tl.float32)
+        if HARD:
+            v = tl.where(spike, v_rest, h)
+        else:
+            v = h - s * vth
+        w = tl.load(w_ptr + row)
+        isum = isum + w * x
+        ssum = ssum + w * s
+        # Pack: value j of the block is bit j % 8 of byte j // 8, the sum of s << (j % 8) over each byte's
+        # eight values, taken by halving with split (tl.sum is an @jit helper, which the mode switch breaks).
+        shifted = tl.reshape(spike.to(tl.int32), [BLOCK // 8, 8]) << tl.arange(0, 8)[None, :]
+        lo, hi = tl.split(tl.reshape(shifted, [BLOCK // 8, 4, 2]))
+        lo, hi = tl.split(tl.reshape(lo + hi, [BLOCK // 8, 2, 2]))
+        lo, hi = tl.split(lo + hi)
+        tl.store(bits_ptr + row * bits_stride + byte, (lo + hi).to(tl.uint8), mask=byte_mask)
+    tl.store(v_ptr + col, v, mask=mask)
+    tl.store(isum_ptr + col, isum, mask=mask)
+    tl.store(ssum_ptr + col, ssum, mask=mask)
+
+
+def _unpack_kernel(data_ptr, out_ptr, total, n, data_stride, BLOCK: tl.constexpr):
+    # out[i, j] = bit j % 8 of data[i, j // 8], for BLOCK of the k·n outputs (flat index).
+    flat = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = flat < total
+    row = flat // n
+    col = flat - row * n
+    byte = tl.load(data_ptr + row * data_stride + col // 8, mask=mask, other=0).to(tl.int32)
+    bit = (byte >> (col % 8).to(tl.int32)) & 1
+    # Through float32: the interpreter casts int32 to bfloat16 as a bit pattern (1 -> 9e-41), not as a value.
+    tl.store(out_ptr + flat, bit.to(tl.float32).to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _kernel(fn, interpret: bool, do_not_specialize: tuple[str, ...] = ("T",)):
+    """``fn`` wrapped for a GPU launch or for the interpreter, built once per kernel and mode.
 
     The interpreter wrapper is chosen explicitly here (not by ``triton.jit`` reading the environment
     at decoration time), so the mode follows ``TRITON_INTERPRET`` at the call whenever triton was imported.
     """
-    if interpret not in _KERNELS:
+    key = (fn.__name__, interpret)
+    if key not in _KERNELS:
         reason = _import_triton()
         if reason is not None:
             raise RuntimeError(f"kernel 'triton': {reason}")
         if interpret:
             from triton.runtime.interpreter import InterpretedFunction
 
-            _KERNELS[True] = (InterpretedFunction(_lif_fwd_kernel), InterpretedFunction(_lif_bwd_kernel))
+            _KERNELS[key] = InterpretedFunction(fn)
         else:
             from triton.runtime.jit import JITFunction
 
-            _KERNELS[False] = (JITFunction(_lif_fwd_kernel, do_not_specialize=["T"]),
-                               JITFunction(_lif_bwd_kernel, do_not_specialize=["T"]))
-    return _KERNELS[interpret]
+            _KERNELS[key] = JITFunction(fn, do_not_specialize=list(do_not_specialize))
+    return _KERNELS[key]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -251,6 +322,14 @@ def _scalar(p: Tensor, like: Tensor) -> Tensor:
     return p.to(device=like.device, dtype=torch.float32).reshape(())
 
 
+def _device_unusable(device: torch.device) -> str | None:
+    """Why the kernels cannot run on ``device`` (None when they can): cuda, or cpu under the interpreter."""
+    if device.type != "cuda" and not (device.type == "cpu" and _interpreting()):
+        return (f"kernel 'triton' runs on cuda tensors (or cpu tensors under TRITON_INTERPRET=1), "
+                f"got a {device.type} tensor")
+    return None
+
+
 def _check(x: Tensor) -> bool:
     if x.dtype != torch.float32:
         raise TypeError(f"kernel 'triton' computes in float32, got {x.dtype}")
@@ -273,8 +352,7 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio
     v = torch.empty_like(x) if return_v else x.new_empty(0)
     if T == 0 or N == 0:
         return s, h, v
-    fwd, _ = _kernels(interpret)
-    _launch(fwd, N, x, interpret,
+    _launch(_kernel(_lif_fwd_kernel, interpret), N, x, interpret,
             x, v0, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
             s, h, v if return_v else s,
             T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v))
@@ -306,8 +384,7 @@ def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, 
     if T == 0 or N == 0:
         return gx, gv0.zero_(), gdecay.zero_(), ggain.zero_(), gvth.zero_()
     has_gv, has_x = grad_v.numel() > 0, x.numel() > 0
-    _, bwd = _kernels(interpret)
-    _launch(bwd, N, h, interpret,
+    _launch(_kernel(_lif_bwd_kernel, interpret), N, h, interpret,
             grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0,
             _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
             gx, gv0, gdecay, ggain, gvth,
@@ -340,9 +417,9 @@ class TritonKernel(FusedKernel):
     device_type = "cuda"
 
     def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
-        if x.device.type != "cuda" and not (x.device.type == "cpu" and _interpreting()):
-            return (f"kernel 'triton' runs on cuda tensors (or cpu tensors under TRITON_INTERPRET=1), "
-                    f"got a {x.device.type} tensor")
+        reason = _device_unusable(x.device)
+        if reason is not None:
+            return reason
         if x.dtype == torch.float64:
             return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
         if not isinstance(rule.surrogate, Surrogate):
@@ -355,6 +432,61 @@ class TritonKernel(FusedKernel):
     def op(self):
         _define_op()
         return _OP
+
+    @torch.no_grad()
+    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+        """One Triton launch over the window (see :meth:`Kernel.fire_window`): one program per block of
+        neurons, the loop over steps inside; half/bf16 ``x`` is loaded as is and computed in float32."""
+        reason = self.unavailable(x, rule)
+        if reason is not None:
+            raise ValueError(reason)
+        a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
+        n, numel = a.x.shape
+        if n == 0 or numel == 0:
+            return
+        interpret = _interpreting()
+        scale, shift, inner = a.affine if a.affine is not None else (a.x, a.x, 1)  # unread without the affine
+        _launch(_kernel(_lif_window_kernel, interpret), numel, a.x, interpret,
+                a.x, state.v, state.input_sum, state.spike_sum, a.weights, a.decay, a.gain, a.vth,
+                _fire_threshold(a.vth, rule.fire_ratio, a.x), scale, shift, bits,
+                n, numel, bits.stride(0), inner, scale.numel() if a.affine is not None else 1, float(rule.v_rest),
+                HARD=rule.hard, STRICT=bool(rule.strict), AFFINE=a.affine is not None)
+
+
+_UNPACK_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8)
+
+
+def unpack_bits_triton(data: Tensor, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """uint8 ``[k, m]`` packed bits → ``[k, n]`` 0/1 in ``dtype``, one Triton pass (load the byte, shift, mask,
+    store): value j of row i is bit j mod 8 of ``data[i, j div 8]`` (the layout of :mod:`.window`).
+
+    Args:
+        data: uint8 ``[k, m]`` with contiguous rows (a row slice of a larger tensor is fine), m >= ⌈n/8⌉.
+        n: values per row.
+        dtype: float32, float16, bfloat16, float64 or uint8.
+
+    Raises:
+        ValueError: a shape that does not fit, or Triton cannot run here (no CUDA and no ``TRITON_INTERPRET=1``,
+            triton not importable).
+        TypeError: ``data`` not uint8, or an unsupported ``dtype``.
+    """
+    if data.dtype != torch.uint8 or data.dim() != 2:
+        raise TypeError(f"unpack_bits_triton: data must be uint8 [k, m], got {data.dtype} of shape {tuple(data.shape)}")
+    if dtype not in _UNPACK_DTYPES:
+        raise TypeError(f"unpack_bits_triton: dtype must be one of {', '.join(map(str, _UNPACK_DTYPES))}, got {dtype}")
+    k, m = data.shape
+    if not 0 <= n <= 8 * m or (m > 1 and data.stride(1) != 1):
+        raise ValueError(f"unpack_bits_triton: n must be in [0, 8·m] = [0, {8 * m}] and rows contiguous, got n={n}, "
+                         f"strides {data.stride()}")
+    reason = _device_unusable(data.device) or _import_triton()
+    if reason is not None:
+        raise ValueError(reason)
+    out = torch.empty((k, n), dtype=dtype, device=data.device)
+    if out.numel():
+        interpret = _interpreting()
+        _launch(_kernel(_unpack_kernel, interpret, ()), out.numel(), data, interpret,
+                data, out, out.numel(), n, data.stride(0))
+    return out
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
         reason = self.unavailable(x, rule)
