@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -63,6 +63,8 @@ class PackedBool:
     Args:
         shape: ``[T, B, ...]``.
         device: where the bits live.
+        unpack: ``(data [k, m], n, dtype) -> [k, n]``, how :meth:`read` unpacks (default :func:`unpack_bits`; the
+            neuron that wrote the bits passes its kernel's own one-pass unpack).
 
     Example:
         >>> bits = PackedBool((4, 2, 3), "cpu")
@@ -71,8 +73,10 @@ class PackedBool:
         torch.Size([2, 2, 3])
     """
 
-    def __init__(self, shape: Sequence[int], device: torch.device | str) -> None:
+    def __init__(self, shape: Sequence[int], device: torch.device | str,
+                 unpack: Callable[[Tensor, int, torch.dtype], Tensor] = unpack_bits) -> None:
         self.shape = torch.Size(shape)
+        self.unpack = unpack
         self.step_numel = math.prod(self.shape[1:])
         self.data = torch.zeros((self.shape[0], -(-self.step_numel // 8)), dtype=torch.uint8, device=device)
 
@@ -94,4 +98,4 @@ class PackedBool:
 
     def read(self, t0: int, t1: int, dtype: torch.dtype = torch.bool) -> Tensor:
         """Steps ``t0 .. t1−1`` as ``[t1 − t0, B, ...]`` in ``dtype`` (0/1 values)."""
-        return unpack_bits(self.data[t0:t1], self.step_numel, dtype).reshape(t1 - t0, *self.shape[1:])
+        return self.unpack(self.data[t0:t1], self.step_numel, dtype).reshape(t1 - t0, *self.shape[1:])

@@ -94,19 +94,19 @@ def test_batchnorm_windowed_statistics_equal_one_piece(training):
 class _Net(nn.Module):
     """conv-BN-LIF → max-pool → dropout → conv-BN-LIF + residual → linear (every Dual path of the zoo)."""
 
-    def __init__(self, method):
+    def __init__(self, method, backend: str = "torch"):
         super().__init__()
         self.method = method
         self.conv1 = TimeDistributed(nn.Conv2d(2, 4, 3, padding=1, bias=False))
         self.bn1 = BatchNormTB(4)
-        self.sn1 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": "torch"},
-                                      dsr={"kind": "lif"})
+        self.sn1 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": backend},
+                                      dsr={"kind": "lif", "backend": backend})
         self.pool = TimeDistributed(nn.MaxPool2d(2))
         self.drop = TimeFixedDropout(0.25)
         self.conv2 = TimeDistributed(nn.Conv2d(4, 4, 3, padding=1, bias=False))
         self.bn2 = BatchNormTB(4)
-        self.sn2 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": "torch"},
-                                      dsr={"kind": "lif"})
+        self.sn2 = method.make_neuron({"kind": "lif", "decay": 0.8, "v_reset": None, "backend": backend},
+                                      dsr={"kind": "lif", "backend": backend})
         self.fc = TimeDistributed(nn.Flatten(), nn.Linear(64, 3))
 
     def forward(self, x):
@@ -114,17 +114,20 @@ class _Net(nn.Module):
         return self.fc(self.sn2(self.bn2(self.conv2(h))) + h)
 
 
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("name", ["ssf", "dsr"])
-def test_windowed_network_equals_one_piece(name):
-    """A whole net with 2-step windows: identical hidden spikes, flows and gradients (float64) to one window."""
+def test_windowed_network_equals_one_piece(name, backend):
+    """A whole net over windows of 1, 2 and 4 (uneven: 4 + 2) steps: identical hidden spikes, flows and gradients
+    (float64) to one window of all of T, on the reference kernel and the fused cpu one."""
     x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(4), dtype=D).unsqueeze(0)[0] * 3
     nets, outs = [], []
-    small = 2 * 4 * 3 * 4 * 8 * 8 / 2**20  # 2 steps of the widest layer per window
-    # one window for all T; 2-step windows with BN recomputing its input, keeping its first 2 steps (bn1; the
-    # rest recomputed), or keeping all of it (in place)
-    for window_mb, store_mb in ((1.0, 0.0), (small, 0.0), (small, small), (small, 1.0)):
+    step_mb = 4 * 3 * 4 * 8 * 8 / 2**20  # one step of the widest layer
+    # one window for all T; windows of 1, 2, 4 steps with BN recomputing its input (store 0), keeping its
+    # first 2 steps (bn1; the rest recomputed), or keeping all of it (in place)
+    for window_mb, store_mb in ((1.0, 0.0), (step_mb, 0.0), (2 * step_mb, 0.0), (4 * step_mb, 0.0),
+                                (2 * step_mb, 2 * step_mb), (2 * step_mb, 1.0)):
         torch.manual_seed(0)
-        net = _Net(get_method(name, window_mb=window_mb, store_mb=store_mb)).double().train()
+        net = _Net(get_method(name, window_mb=window_mb, store_mb=store_mb), backend).double().train()
         torch.manual_seed(1)  # the same dropout mask
         recorded = []
         net.sn1.register_forward_hook(lambda m, i, o: recorded.append(o.materialize().clone()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 
+import torch
 from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
@@ -57,6 +58,11 @@ class AutoKernel(Kernel):
 
     def fire_window(self, x, state, weights, decay, gain, vth, rule, bits, affine=None) -> None:
         return self.choose(x, rule).fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
+
+    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+        """The unpack of the kernel this device prefers (Triton's one pass on CUDA; torch shifts on the CPU)."""
+        first = self.preference.get(data.device.type, ("torch",))[0]
+        return KERNELS.get(first if first in KERNELS else "torch").unpack_bits(data, n, dtype)
 
 
 from spikeforge.neuron.kernels import cpu as _cpu  # noqa: E402,F401  (registers "cpu")

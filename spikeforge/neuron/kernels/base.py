@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Optional
 
+import torch
 from torch import Tensor
+
+from spikeforge.streams.bits import unpack_bits
 
 if TYPE_CHECKING:
     from spikeforge.neuron.kernels.window import WindowState
@@ -115,3 +118,8 @@ class Kernel:
                 (and what ``input_sum`` adds up), c = (j div inner) mod C.
         """
         raise NotImplementedError
+
+    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+        """The spikes :meth:`fire_window` packed, back as 0/1 ``[k, n]`` in ``dtype`` (the next layer's) from
+        uint8 ``data`` ``[k, ⌈n/8⌉]``: by shifts and masks in torch ops; a kernel with its own pass overrides."""
+        return unpack_bits(data, n, dtype)

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
-from spikeforge.neuron.kernels.window import affine_channels, pack_spikes, prepare_window
+from spikeforge.neuron.kernels.window import affine_channels, prepare_window
+from spikeforge.streams.bits import pack_bits
 from spikeforge.neuron.surrogate import Surrogate
 
 __all__ = ["ReferenceKernel", "fire", "step"]
@@ -73,4 +74,4 @@ class ReferenceKernel(Kernel):
             spikes.append(s)
         state.v.copy_(v)
         if spikes:
-            bits.copy_(pack_spikes(torch.stack(spikes)))
+            bits.copy_(pack_bits(torch.stack(spikes)))

@@ -452,6 +452,12 @@ class TritonKernel(FusedKernel):
                 n, numel, bits.stride(0), inner, scale.numel() if a.affine is not None else 1, float(rule.v_rest),
                 HARD=rule.hard, STRICT=bool(rule.strict), AFFINE=a.affine is not None)
 
+    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+        """:func:`unpack_bits_triton` (one pass) where Triton runs and supports ``dtype``, else the torch shifts."""
+        if dtype in _UNPACK_DTYPES and _device_unusable(data.device) is None and _import_triton() is None:
+            return unpack_bits_triton(data, n, dtype)
+        return super().unpack_bits(data, n, dtype)
+
 
 _UNPACK_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8)
 

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Affine", "WindowState", "WindowArgs", "prepare_window", "pack_spikes", "affine_channels"]
+__all__ = ["Affine", "WindowState", "WindowArgs", "prepare_window", "affine_channels"]
 
 COMPUTE_DTYPES = (torch.float32, torch.float64)
 
@@ -114,10 +113,3 @@ def affine_channels(affine: Affine, x: Tensor) -> Tensor:
     n, channels = x.shape[0], affine.scale.numel()
     shaped = x.reshape(n, -1, channels, affine.inner)
     return (shaped * affine.scale[:, None] + affine.shift[:, None]).reshape(x.shape)
-
-
-def pack_spikes(s: Tensor) -> Tensor:
-    """``[n, N]`` 0/1 (or bool) → uint8 ``[n, ⌈N/8⌉]``: value j in bit (j mod 8) of byte (j div 8), pad bits 0."""
-    n, numel = s.shape
-    b = F.pad((s != 0).to(torch.uint8), (0, -numel % 8)).view(n, -1, 8)
-    return (b << torch.arange(8, dtype=torch.uint8, device=s.device)).sum(-1).to(torch.uint8)
