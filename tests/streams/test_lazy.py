@@ -231,3 +231,21 @@ def test_torch_compile_matches_eager(name):
     assert g_compiled.keys() == g_eager.keys()
     for n in g_eager:
         torch.testing.assert_close(g_compiled[n], g_eager[n], rtol=1e-5, atol=1e-6, msg=n)
+
+
+def test_spikes_are_unpacked_in_the_autocast_dtype(monkeypatch):
+    """Under bf16 autocast the packed spikes are unpacked straight into bf16, the dtype the next conv runs in
+    (0/1 are exact), not into float32 and cast again."""
+    from spikeforge.models import create_model
+    from spikeforge.streams.bits import PackedBool
+
+    dtypes = []
+    read = PackedBool.read
+    monkeypatch.setattr(PackedBool, "read", lambda self, t0, t1, dtype=torch.bool: dtypes.append(dtype)
+                        or read(self, t0, t1, dtype))
+    torch.manual_seed(0)
+    model = create_model("resnet19", method=get_method("ssf", window_mb=4096, store_mb=4096), T=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(2, 3, 32, 32))
+    out.float().sum().backward()
+    assert len(dtypes) > 10 and set(dtypes) == {torch.bfloat16}
