@@ -36,7 +36,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                                     "best.pt); default runs/<recipe>; an earlier run there is kept: this one goes to "
                                     "<dir>-1, -2, ... unless --overwrite")
     g.add_argument("--amp", choices=("bf16", "fp16"), help="train.amp: mixed precision (bf16 on CPU; fp16 or bf16 on GPU)")
-    g.add_argument("--compile", action="store_true", default=None, help="train.compile: torch.compile the model")
+    g.add_argument("--compile", nargs="?", const=True, default=None, metavar="MODE",
+                   help="train.compile: torch.compile the model (a step has no graph break, ssf/dsr included); MODE one "
+                        "of default, reduce-overhead (CUDA graphs), max-autotune, max-autotune-no-cudagraphs")
     g.add_argument("--sync-bn", dest="sync_bn", action="store_true", default=None,
                    help="train.sync_bn: BN statistics shared by all processes (torchrun; gloo or nccl)")
     g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config key, e.g. optim.lr=0.05")

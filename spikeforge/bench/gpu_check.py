@@ -22,7 +22,9 @@ cannot start is recorded and the next one runs. Parts, in order:
 6. ``amp_fp16``, ``amp_bf16``: ``train --recipe digits --amp fp16|bf16 --device cuda``, one epoch;
 7. ``bench_methods``: ``bench methods --device cuda`` on resnet19, batch 64, 32x32 (bptt, ssf, dsr; T = 2, 6,
    16: the one-step methods' targets), and ``bench_methods_sew``: SEW-ResNet-18, 224x224, T = 4, batch 32
-   (bptt, ssf; against SpikingJelly's BPTT step of ``bench_models``).
+   (bptt, ssf; against SpikingJelly's BPTT step of ``bench_models``);
+8. ``bench_methods_graphs``: resnet19, batch 64, T = 16, bptt and ssf under ``--compile reduce-overhead``
+   (the whole step without graph breaks, replayed as CUDA graphs).
 
 ``--dry-run`` (implied by ``--device cpu``) runs the same parts on the CPU (``--device cuda --dry-run``:
 on the GPU) at toy sizes (the neuron
@@ -94,6 +96,8 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
                    "--methods", "bptt", "ssf", "dsr"]
         sew_methods = ["--model", "sew_resnet18", "--size", "224", "--T", "4", "--batch", "32", "--steps", "5",
                        "--methods", "bptt", "ssf"]
+        graphs = ["--model", "resnet19", "--T", "16", "--batch", "64", "--steps", "5", "--methods", "bptt", "ssf",
+                  "--compile", "reduce-overhead"]
     parts.append(Part("bench_neuron", _spikeforge("bench", "neuron", "--device", d, "--json", *neuron), 150,
                       "bench_neuron.jsonl", kind="bench"))
     parts.append(Part("bench_models", _spikeforge("bench", "models", "--device", d, "--json", "--compare-spikingjelly",
@@ -115,6 +119,12 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
                       "bench_methods.jsonl", kind="bench"))
     parts.append(Part("bench_methods_sew", _spikeforge("bench", "methods", "--device", d, "--json", *sew_methods), 120,
                       "bench_methods_sew.jsonl", kind="bench"))
+    if dry_run or d != "cuda":
+        parts.append(Part("bench_methods_graphs", None, 0, skip_reason="CUDA graphs (--compile reduce-overhead) need "
+                                                                        "CUDA and full sizes"))
+    else:
+        parts.append(Part("bench_methods_graphs", _spikeforge("bench", "methods", "--device", d, "--json", *graphs),
+                          240, "bench_methods_graphs.jsonl", kind="bench"))
     return parts
 
 
@@ -195,7 +205,7 @@ def run_parts(parts: list[Part], out: Path, budget_s: float = 570.0) -> list[dic
 
 def _bench_tables(out: Path) -> list[str]:
     lines = []
-    for name in ("bench_neuron", "bench_models", "bench_methods", "bench_methods_sew"):
+    for name in ("bench_neuron", "bench_models", "bench_methods", "bench_methods_sew", "bench_methods_graphs"):
         path = out / f"{name}.jsonl"
         if not path.exists():
             continue

@@ -17,7 +17,8 @@ unmapped on free: peak RSS then follows the live tensor memory. Its step times a
 Every row also carries ``ops_per_step``: the aten ops one more step dispatches (counted by
 :class:`~spikeforge.bench.dispatch.OpCounter`; on a GPU about one launch each), the figure that shows how a
 method's work is cut into pieces as T grows; and, for ``ssf``/``dsr``, ``window_mb``, the window budget the
-method took for the device.
+method took for the device. ``--compile [MODE]`` times the step of ``torch.compile(model, mode=MODE)`` (the
+first step, which compiles, is the warm-up; ``reduce-overhead`` on CUDA replays CUDA graphs).
 
 ``--device cuda``: model and batch on the GPU, each step timed between ``torch.cuda.synchronize()``
 calls, and memory is ``torch.cuda.max_memory_allocated()`` above the allocation before the first step
@@ -49,7 +50,8 @@ def _rss_mb() -> float:
 
 
 def measure_one(model_name: str, method: str, T: int | None, batch: int, size: int, steps: int, seed: int = 0,
-                window_mb: float | None = None, store_mb: float | None = None, device: str = "cpu") -> dict:
+                window_mb: float | None = None, store_mb: float | None = None, device: str = "cpu",
+                compile_mode: str | None = None) -> dict:
     """Run in the current process (the CLI runs it in a fresh subprocess per configuration)."""
     from spikeforge.methods import get_method
     from spikeforge.models import create_model
@@ -76,16 +78,20 @@ def measure_one(model_name: str, method: str, T: int | None, batch: int, size: i
     y = torch.randint(0, model.num_classes, (batch,)).to(dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
+    net = model if compile_mode is None else torch.compile(model, mode=compile_mode)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        loss_fn(net(x), y).backward()
         opt.step()
 
     row = {"method": method, "model": model_name, "T": T, "batch": batch, **time_and_memory(step, steps, dev)}
-    with OpCounter() as count:
-        step()
-    row["ops_per_step"] = count.ops
+    if compile_mode is None:  # a compiled step dispatches inside its own graphs: not counted
+        with OpCounter() as count:
+            step()
+        row["ops_per_step"] = count.ops
+    else:
+        row["compile"] = compile_mode
     if m.one_step:
         row["window_mb"] = m.window_budget(dev).window_bytes / 2**20
     return {**row, "input": shape, "num_classes": model.num_classes, "threads": torch.get_num_threads(),
@@ -127,11 +133,11 @@ def last_json(proc: subprocess.CompletedProcess, failed: dict) -> dict:
 
 def measure_in_subprocess(model: str, method: str, T: int | None, batch: int, size: int, steps: int,
                           window_mb: float | None = None, store_mb: float | None = None,
-                          live_memory: bool = False, device: str = "cpu") -> dict:
+                          live_memory: bool = False, device: str = "cpu", compile_mode: str | None = None) -> dict:
     """:func:`measure_one` in a fresh Python process (so its peak RSS is this configuration's alone)."""
     code = ("import json; from spikeforge.bench.methods import measure_one; print(json.dumps(measure_one("
             f"{model!r}, {method!r}, {T!r}, {batch}, {size}, {steps}, window_mb={window_mb!r}, store_mb={store_mb!r}, "
-            f"device={device!r})))")
+            f"device={device!r}, compile_mode={compile_mode!r})))")
     proc = run_python(code, LIVE_MEMORY_ENV if live_memory else None)
     row = last_json(proc, {"method": method, "model": model, "T": T, "batch": batch, "device": device})
     if "error" not in row and row["device"] == "cpu":
@@ -146,7 +152,7 @@ def print_row(row: dict, as_json: bool) -> None:
         print(f"{row['model']:26s} {row['method']:14s} {row['T']!s:>3s}  not run: {row['error']}", flush=True)
     else:
         print(f"{row['model']:26s} {row['method']:14s} {row['T']:3d} {row['step_ms']:10.1f} {row['peak_mem_mb']:10.1f} "
-              f"{row['ops_per_step']:9d}", flush=True)
+              f"{row.get('ops_per_step', '-'):>9}", flush=True)
 
 
 def header(text: str, live_memory: bool = False, device: str = "cpu") -> None:
@@ -165,7 +171,7 @@ def header(text: str, live_memory: bool = False, device: str = "cpu") -> None:
 
 def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: list[str], as_json: bool,
         window_mb: float | None = None, store_mb: float | None = None, live_memory: bool = False,
-        device: str = "cpu") -> list[dict]:
+        device: str = "cpu", compile_mode: str | None = None) -> list[dict]:
     dev = resolve_device(device)  # a clear error here, before any subprocess starts
     if live_memory and dev.type == "cuda":
         raise ValueError("bench methods: --live-memory is a CPU option (on CUDA memory is torch.cuda.max_memory_allocated)")
@@ -175,7 +181,8 @@ def run(model: str, Ts: list[int], batch: int, size: int, steps: int, methods: l
                live_memory, dev.type)
     for T in Ts:
         for method in methods:
-            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb, live_memory, dev.type)
+            row = measure_in_subprocess(model, method, T, batch, size, steps, window_mb, store_mb, live_memory, dev.type,
+                                        compile_mode)
             rows.append(row)
             print_row(row, as_json)
     return rows
@@ -197,7 +204,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--live-memory", dest="live_memory", action="store_true",
                    help="measure memory with glibc returning freed blocks at once (MALLOC_MMAP_THRESHOLD_=65536): "
                         "peak RSS then follows live tensors; step times of this mode are not representative")
+    p.add_argument("--compile", dest="compile_mode", nargs="?", const="default", default=None, metavar="MODE",
+                   help="torch.compile the model with this mode (default; reduce-overhead: CUDA graphs); the first, "
+                        "compiling step is the warm-up")
     p.add_argument("--json", action="store_true")
     add_device_argument(p)
     p.set_defaults(func=lambda a: (run(a.model, a.T, a.batch, a.size, a.steps, a.methods, a.json, a.window_mb,
-                                       a.store_mb, a.live_memory, a.device), 0)[1])
+                                       a.store_mb, a.live_memory, a.device, a.compile_mode), 0)[1])

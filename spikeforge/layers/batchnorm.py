@@ -61,7 +61,6 @@ def _native_batch_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, ru
     return torch.native_batch_norm(x, weight, bias, running_mean, running_var, True, momentum, eps)
 
 
-@torch.compiler.disable
 @torch.no_grad()
 def _windowed_var_mean(lazy: LazySeq, dtype: torch.dtype) -> tuple[Tensor, Tensor, int, Tensor | None]:
     """Per-channel mean and biased variance of ``[T, B, C, *]`` over (T, B, *), window by window; also n,

@@ -38,7 +38,6 @@ class FireResult(NamedTuple):
     membrane: tuple[Tensor, Tensor] | None = None  #: (μ [C], σ² [C]) of H − V_th when a recorder is attached
 
 
-@torch.compiler.disable
 @torch.no_grad()
 def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) -> FireResult:
     """Spikes of ``node`` (a :class:`~spikeforge.neuron.node.BaseNode`) for input ``x`` ``[T, B, ...]``
@@ -55,7 +54,7 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) 
         source, scale, shift = x.affine
         affine = (scale, shift, math.prod(x.shape[3:]))
     kernel, rule = KERNELS.get(node.backend), node.rule
-    spikes = PackedBool(x.shape, x.device, kernel.unpack_bits)
+    spikes = PackedBool(x.shape, x.device, kernel.unpack)
     state = WindowState.start(spikes.step_numel, rule.v_rest, dtype if dtype in _STATE_DTYPES else torch.float32,
                               x.device)
     for t0, t1, window in source.windows(dtype):

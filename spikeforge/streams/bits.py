@@ -29,9 +29,9 @@ def pack_bits(x: Tensor) -> Tensor:
     (no signed overflow, so eager, inductor and Triton agree)."""
     k, n = x.shape
     flat = (x != 0 if x.dtype != torch.bool else x).view(torch.uint8)
-    pad = -n % 8
-    if pad or flat.storage_offset() % 8 or not flat.is_contiguous():
-        flat = torch.nn.functional.pad(flat, (0, pad))  # also a fresh, aligned tensor
+    # always a fresh, contiguous, 8-byte aligned copy (padded to whole bytes): the int64 view needs it, and
+    # no check of the storage offset, which torch.compile cannot trace
+    flat = torch.nn.functional.pad(flat, (0, -n % 8))
     if sys.byteorder == "little":
         v = flat.view(torch.int64)
         low = ((v & 0xFFFFFFFF) * _GATHER4) >> 21  # values 0..3 → bits 0..3

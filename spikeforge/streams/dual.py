@@ -86,7 +86,8 @@ class _MaskedFlowGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, value: Tensor, flow: Tensor, mask: Tensor, scale: Tensor, vth: Tensor,
                 vth_mask: Tensor, vth_scale: float) -> Tensor:
-        ctx.save_for_backward(pack_bits(mask.reshape(1, -1)), scale, pack_bits(vth_mask.reshape(1, -1)))
+        vth_bits = pack_bits(vth_mask.reshape(1, -1)) if ctx.needs_input_grad[4] else None  # ssf: no V_th gradient
+        ctx.save_for_backward(pack_bits(mask.reshape(1, -1)), scale, vth_bits)
         ctx.vth_scale, ctx.shapes = vth_scale, (mask.shape, vth_mask.shape)
         return value.detach().clone()
 

@@ -64,12 +64,14 @@ FLAG_KEYS = {
 }
 
 _INT, _NUM = "an integer", "a number"
+#: ``train.compile`` beside true/false: torch.compile's modes (``reduce-overhead``: CUDA graphs of the step's graphs)
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 #: fixed keys -> (kind, lower bound or allowed values, None allowed); checked by :func:`check_value`
 _TYPES: dict[str, tuple[str, Any, bool]] = {
     "train.epochs": (_INT, 1, False), "train.batch_size": (_INT, 1, False), "train.seed": (_INT, None, False),
     "train.device": ("device", None, False), "train.workers": (_INT, 0, False), "train.output": ("path", None, True),
     "train.amp": ("choice", ("bf16", "fp16"), True), "train.clip_grad": (_NUM, 0.0, True),
-    "train.compile": ("bool", None, False), "train.checkpoint_every": (_INT, 0, True), "train.sync_bn": ("bool", None, False),
+    "train.compile": ("compile", COMPILE_MODES, False), "train.checkpoint_every": (_INT, 0, True), "train.sync_bn": ("bool", None, False),
     "train.rtd_T": (_INT, 1, True), "train.mixup": (_NUM, 0.0, True), "train.deterministic": ("bool", None, False),
     "train.val_fraction": (_NUM, 0.0, True), "train.eval_every": (_INT, 1, False), "train.threads": (_INT, 1, True),
     "train.dist_backend": ("choice", ("gloo", "nccl"), True),
@@ -187,6 +189,8 @@ def check_value(dotted: str, value: Any, source: str = "config") -> Any:
         what = f"{kind} >= {bound:g}"
     elif kind == "bool":
         ok, what = isinstance(value, bool), "true or false"
+    elif kind == "compile":
+        ok, what = isinstance(value, bool) or value in bound, "true, false or one of " + ", ".join(bound)
     elif kind == "choice":
         ok, what = value in bound, "one of " + ", ".join(bound)
     elif kind == "device":

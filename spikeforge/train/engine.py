@@ -123,8 +123,8 @@ def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     optimizer = build_optimizer([q for q in model.parameters() if q.requires_grad], cfg["optim"])
     schedule = build_schedule(optimizer, cfg["schedule"], int(t["epochs"]), len(sampler), seed=seed)
     net = wrap_ddp(ForwardOutput(model), d)
-    if t["compile"]:
-        net = torch.compile(net)
+    if t["compile"]:  # true or a mode; "reduce-overhead" replays the step's graphs as CUDA graphs
+        net = torch.compile(net, mode=None if t["compile"] is True else t["compile"])
     torch.manual_seed(seed + d.rank)  # dropout and augmentation differ between ranks, reproducibly
     np.random.seed(seed + d.rank)
     random.seed(seed + d.rank)

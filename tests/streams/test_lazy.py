@@ -208,24 +208,33 @@ def test_batchnorm_flow_saves_only_its_input(kind):
     assert flow.grad is not None and bn.weight.grad is not None
 
 
+@pytest.mark.parametrize("windows", ["all_T", "small"])
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
 @pytest.mark.parametrize("name", ["ssf", "dsr"])
-def test_torch_compile_matches_eager(name):
-    """torch.compile (dynamo, ``eager`` backend) of a conv-BN net with windows and a kept BN head: the same
-    output and gradients as eager; the no-grad seq stream (fire_lazy, BN's windowed pass) runs uncompiled."""
+def test_torch_compile_fullgraph_matches_eager(name, backend, windows):
+    """torch.compile with ``fullgraph=True`` (AOTAutograd, so the backward is traced too) of a conv-BN net, over one
+    window of all T or over 2-step windows with a kept BN head: no graph break anywhere in the step (the seq
+    stream, BN's windowed statistics and the fused window pass included: what CUDA graphs under
+    ``mode="reduce-overhead"`` need), and the same output and gradients as eager."""
     x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(5))
     small = 2 * 4 * 3 * 4 * 8 * 8 / 2**20
     torch.manual_seed(0)
-    net = _Net(get_method(name, window_mb=small, store_mb=small)).train()
+    kw = {"window_mb": 4096, "store_mb": 4096} if windows == "all_T" else {"window_mb": small, "store_mb": small}
+    net = _Net(get_method(name, **kw), backend).train()
     state = {k: v.clone() for k, v in net.state_dict().items()}
     results = []
-    for model in (net, torch.compile(net, backend="eager")):
+    torch._dynamo.reset()
+
+    def flow(x):  # a training step's compiled region returns tensors (the model's logits), never a lazy Dual
+        return net(x).flow
+    for model in (flow, torch.compile(flow, backend="aot_eager", fullgraph=True)):
         net.load_state_dict(state)
         net.zero_grad()
         torch.manual_seed(1)  # the same dropout mask
         out = model(x)
-        out.flow.square().sum().backward()
-        results.append((out.flow.detach().clone(), {n: p.grad.clone() for n, p in net.named_parameters()
-                                                     if p.grad is not None}))
+        out.square().sum().backward()
+        results.append((out.detach().clone(), {n: p.grad.clone() for n, p in net.named_parameters()
+                                               if p.grad is not None}))
     (eager, g_eager), (compiled, g_compiled) = results
     torch.testing.assert_close(compiled, eager, rtol=0, atol=1e-6)
     assert g_compiled.keys() == g_eager.keys()

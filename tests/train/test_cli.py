@@ -58,7 +58,9 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
     (["train", "--set", "train.epochs=abc"], "--set: train.epochs must be an integer >= 1, got 'abc'"),
     (["train", "--set", "train.epochs=2.5"], "--set: train.epochs must be an integer >= 1, got 2.5"),
     (["train", "--set", "optim.lr=abc"], "--set: optim.lr must be a number >= 0, got 'abc'"),
-    (["train", "--set", "train.compile=maybe"], "--set: train.compile must be true or false, got 'maybe'"),
+    (["train", "--set", "train.compile=maybe"], "--set: train.compile must be true, false or one of default, "
+     "reduce-overhead, max-autotune, max-autotune-no-cudagraphs, got 'maybe'"),
+    (["train", "--compile", "fast"], "train.compile must be true, false or one of default, reduce-overhead"),
     (["train", "--device", "gpu"], "--device: train.device must be cpu or cuda (cuda:N for one GPU), got 'gpu'"),
     (["models", "xyz"], "no model name matches 'xyz'; `spikeforge models` lists all"),
     (["recipes", "digts"], "recipe 'digts' is not known; did you mean: digits?"),
@@ -89,6 +91,24 @@ def test_flags_map_to_config_keys():
     assert (args.amp, args.compile, args.sync_bn, args.T) == ("bf16", True, True, 6)
     args = build_parser().parse_args(["train"])
     assert args.compile is None and args.sync_bn is None  # unset flags leave the recipe's values
+    assert build_parser().parse_args(["train", "--compile", "reduce-overhead"]).compile == "reduce-overhead"
+
+
+def test_compile_mode_reaches_torch_compile(monkeypatch):
+    """``--compile reduce-overhead`` (CUDA graphs of the step's graphs on a GPU) is torch.compile's mode; bare
+    ``--compile`` its default."""
+    import torch
+
+    from spikeforge.train import config as C
+    from spikeforge.train import engine
+
+    modes = []
+    monkeypatch.setattr(torch, "compile", lambda net, mode=None: modes.append(mode) or net)
+    recipe = C.load_recipe("digits")
+    for value in (True, "reduce-overhead"):
+        cfg = C.resolve({**recipe, "train": {**recipe["train"], "compile": value}})
+        engine.build_parts(cfg, engine.setup("cpu"))
+    assert modes == [None, "reduce-overhead"]
 
 
 def test_threads_flag(capsys):

@@ -25,6 +25,17 @@ KERNELS: Registry[Kernel] = Registry("kernel")
 KERNELS.register("torch", ReferenceKernel)
 
 
+#: device type -> the kernels ``auto`` tries, in order
+PREFERENCE = {"cpu": ("cpu", "torch"), "cuda": ("triton", "torch")}
+
+
+def unpack_preferred(data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """The unpack of the kernel ``auto`` prefers on the device of ``data`` (Triton's one pass on CUDA; torch shifts
+    on the CPU)."""
+    first = PREFERENCE.get(data.device.type, ("torch",))[0]
+    return KERNELS.lookup(first if first in KERNELS else "torch").unpack(data, n, dtype)
+
+
 @KERNELS.register("auto")
 class AutoKernel(Kernel):
     """Dispatches each call to the first kernel of :attr:`preference` that can run it.
@@ -36,7 +47,7 @@ class AutoKernel(Kernel):
     """
 
     name = "auto"
-    preference = {"cpu": ("cpu", "torch"), "cuda": ("triton", "torch")}
+    preference = PREFERENCE
 
     def choose(self, x: Tensor, rule: NeuronRule) -> Kernel:
         reasons = []
@@ -59,10 +70,7 @@ class AutoKernel(Kernel):
     def fire_window(self, x, state, weights, decay, gain, vth, rule, bits, affine=None) -> None:
         return self.choose(x, rule).fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
 
-    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
-        """The unpack of the kernel this device prefers (Triton's one pass on CUDA; torch shifts on the CPU)."""
-        first = self.preference.get(data.device.type, ("torch",))[0]
-        return KERNELS.get(first if first in KERNELS else "torch").unpack_bits(data, n, dtype)
+    unpack = staticmethod(unpack_preferred)
 
 
 from spikeforge.neuron.kernels import cpu as _cpu  # noqa: E402,F401  (registers "cpu")

@@ -103,7 +103,8 @@ class Kernel:
         bits: Tensor,
         affine: "tuple[Tensor, Tensor, int] | None" = None,
     ) -> None:
-        """One window of the no-grad forward of the one-step methods, in one pass (:mod:`.window`).
+        """One window of the no-grad forward of the one-step methods, in one pass (:mod:`.window`). Values only:
+        call it under ``torch.no_grad()`` (the seq stream does); nothing of it is differentiable.
 
         Args:
             x: ``[n, N]`` the layer input of n steps, each flattened (N = B·prod(rest)); float32/float64
@@ -119,7 +120,7 @@ class Kernel:
         """
         raise NotImplementedError
 
-    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
-        """The spikes :meth:`fire_window` packed, back as 0/1 ``[k, n]`` in ``dtype`` (the next layer's) from
-        uint8 ``data`` ``[k, ⌈n/8⌉]``: by shifts and masks in torch ops; a kernel with its own pass overrides."""
-        return unpack_bits(data, n, dtype)
+    #: ``unpack(data, n, dtype) -> [k, n]``: the spikes :meth:`fire_window` packed (uint8 ``data`` ``[k, ⌈n/8⌉]``),
+    #: back as 0/1 in ``dtype`` (the next layer's). A module-level function (it is kept with the packed spikes,
+    #: also across a ``torch.compile`` graph's output): by shifts and masks in torch ops unless a kernel has its own.
+    unpack: Callable[[Tensor, int, torch.dtype], Tensor] = staticmethod(unpack_bits)

@@ -32,7 +32,7 @@ import torch
 
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels.base import NeuronRule
-from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
+from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op
 from spikeforge.neuron.kernels.reference import ReferenceKernel
 from spikeforge.neuron.kernels.window import prepare_window
 
@@ -110,6 +110,7 @@ def build_op() -> Callable:
             _STATE["error"] = f"the C++ extension could not be built ({type(exc).__name__}: {first_line})"
             raise RuntimeError(_STATE["error"]) from exc
         _STATE["ext"] = ext
+        _STATE["window_op"] = define_window_op("lif_cpu", ext.lif_fire_window, "cpu")
         _STATE["op"] = define_fused_ops("lif_cpu", ext.lif_forward, ext.lif_backward, "cpu")
         return _STATE["op"]
 
@@ -176,7 +177,6 @@ class CpuKernel(FusedKernel):
             return ReferenceKernel()(x, v_init, decay, input_gain, v_threshold, rule, return_v)
         return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)
 
-    @torch.no_grad()
     def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
         """One fused C++ pass over the window (see :meth:`Kernel.fire_window`); half/bf16 ``x`` is converted
         to float32 first. Falls back to the ``torch`` loop, with a warning, when the build fails."""
@@ -190,6 +190,6 @@ class CpuKernel(FusedKernel):
         a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
         empty = state.v.new_empty(0)
         scale, shift, inner = a.affine if a.affine is not None else (empty, empty, 1)
-        _STATE["ext"].lif_fire_window(a.x.to(state.v.dtype), state.v, state.input_sum, state.spike_sum, a.weights,
-                                      a.decay, a.gain, a.vth, bits, scale, shift, inner, rule.v_rest, rule.hard,
-                                      rule.strict, float(rule.fire_ratio))
+        _STATE["window_op"](a.x.to(state.v.dtype), state.v, state.input_sum, state.spike_sum, a.weights, a.decay,
+                            a.gain, a.vth, bits, scale, shift, inner, float(rule.v_rest), rule.hard, rule.strict,
+                            float(rule.fire_ratio))

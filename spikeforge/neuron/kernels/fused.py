@@ -26,7 +26,7 @@ from torch import Tensor
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
 from spikeforge.neuron.surrogate import Surrogate
 
-__all__ = ["FusedKernel", "define_fused_ops"]
+__all__ = ["FusedKernel", "define_fused_ops", "define_window_op"]
 
 _COMPUTE_DTYPES = (torch.float32, torch.float64)
 
@@ -81,6 +81,31 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
 
     fwd.register_autograd(backward_fn, setup_context=setup_context)
     return fwd
+
+
+def define_window_op(name: str, window: Callable, device_types: str | tuple[str, ...]):
+    """Register a raw window pass as the custom op ``spikeforge::<name>_window`` (no autograd: the seq stream
+    of the one-step methods runs without it), mutating the state and the bits in place, so ``torch.compile``
+    keeps it as one node of the graph instead of breaking the graph at a compiled extension or a launch.
+
+    ``window(x, v, input_sum, spike_sum, weights, decay, gain, vth, bits, scale, shift, inner, v_rest, hard,
+    strict, fire_ratio) -> None`` on checked arguments (:func:`~spikeforge.neuron.kernels.window.prepare_window`;
+    ``scale``/``shift`` empty without the affine)."""
+
+    @torch.library.custom_op(f"spikeforge::{name}_window", mutates_args=("v", "input_sum", "spike_sum", "bits"),
+                             device_types=device_types)
+    def op(x: Tensor, v: Tensor, input_sum: Tensor, spike_sum: Tensor, weights: Tensor, decay: Tensor, gain: Tensor,
+           vth: Tensor, bits: Tensor, scale: Tensor, shift: Tensor, inner: int, v_rest: float, hard: bool, strict: bool,
+           fire_ratio: float) -> None:
+        window(x, v, input_sum, spike_sum, weights, decay, gain, vth, bits, scale, shift, inner, v_rest, hard, strict,
+               fire_ratio)
+
+    @op.register_fake
+    def _(x, v, input_sum, spike_sum, weights, decay, gain, vth, bits, scale, shift, inner, v_rest, hard, strict,
+          fire_ratio) -> None:
+        return None
+
+    return op
 
 
 class FusedKernel(Kernel):

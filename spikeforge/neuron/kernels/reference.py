@@ -57,7 +57,6 @@ class ReferenceKernel(Kernel):
                 vs.append(v)
         return torch.stack(spikes), (torch.stack(vs) if return_v else None)
 
-    @torch.no_grad()
     def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
         """Loop over the n steps in torch ops (any device, dtype and surrogate); see :meth:`Kernel.fire_window`."""
         a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)

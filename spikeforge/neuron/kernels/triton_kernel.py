@@ -37,9 +37,10 @@ from torch import Tensor
 
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels.base import NeuronRule
-from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops
+from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op
 from spikeforge.neuron.kernels.window import prepare_window
 from spikeforge.neuron.surrogate import Surrogate
+from spikeforge.streams.bits import unpack_bits
 
 __all__ = ["TritonKernel", "unpack_bits_triton"]
 
@@ -402,64 +403,41 @@ def _define_op() -> bool:
     return True
 
 
-@KERNELS.register("triton")
-class TritonKernel(FusedKernel):
-    """Fused Triton forward/backward on CUDA (or CPU tensors under ``TRITON_INTERPRET=1``).
+def _fire_window_raw(x: Tensor, v: Tensor, input_sum: Tensor, spike_sum: Tensor, weights: Tensor, decay: Tensor,
+                     gain: Tensor, vth: Tensor, bits: Tensor, scale: Tensor, shift: Tensor, inner: int, v_rest: float,
+                     hard: bool, strict: bool, fire_ratio: float) -> None:
+    """One launch of :func:`_lif_window_kernel` on checked arguments (``scale`` empty: no affine)."""
+    n, numel = x.shape
+    if n == 0 or numel == 0:
+        return
+    interpret = _interpreting()
+    affine = scale.numel() > 0
+    _launch(_kernel(_lif_window_kernel, interpret), numel, x, interpret,
+            x, v, input_sum, spike_sum, weights, decay, gain, vth, _fire_threshold(vth, fire_ratio, x),
+            scale if affine else x, shift if affine else x, bits,  # unread without the affine
+            n, numel, bits.stride(0), inner, scale.numel() if affine else 1, v_rest,
+            HARD=hard, STRICT=strict, AFFINE=affine)
 
-    Same signature and results as the ``torch`` kernel (spikes bit for bit) for the registered
-    surrogates; float32 compute (half/bf16 are upcast), float64 unsupported.
 
-    Raises:
-        ValueError: when called on input it cannot run (see :meth:`unavailable`).
-    """
+_WINDOW_OP: list = []
 
-    name = "triton"
-    device_type = "cuda"
 
-    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
-        reason = _device_unusable(x.device)
-        if reason is not None:
-            return reason
-        if x.dtype == torch.float64:
-            return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
-        if not isinstance(rule.surrogate, Surrogate):
-            return f"kernel 'triton' needs a registered surrogate, got the callable {rule.surrogate!r}"
-        if rule.surrogate.kernel_id not in _SURROGATE_IDS:
-            return (f"kernel 'triton' has no derivative for surrogate {rule.surrogate!r} "
-                    f"(kernel_id {rule.surrogate.kernel_id}); known: {', '.join(_SURROGATE_IDS.values())}")
-        return _import_triton()
-
-    def op(self):
-        _define_op()
-        return _OP
-
-    @torch.no_grad()
-    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
-        """One Triton launch over the window (see :meth:`Kernel.fire_window`): one program per block of
-        neurons, the loop over steps inside; half/bf16 ``x`` is loaded as is and computed in float32."""
-        reason = self.unavailable(x, rule)
-        if reason is not None:
-            raise ValueError(reason)
-        a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
-        n, numel = a.x.shape
-        if n == 0 or numel == 0:
-            return
-        interpret = _interpreting()
-        scale, shift, inner = a.affine if a.affine is not None else (a.x, a.x, 1)  # unread without the affine
-        _launch(_kernel(_lif_window_kernel, interpret), numel, a.x, interpret,
-                a.x, state.v, state.input_sum, state.spike_sum, a.weights, a.decay, a.gain, a.vth,
-                _fire_threshold(a.vth, rule.fire_ratio, a.x), scale, shift, bits,
-                n, numel, bits.stride(0), inner, scale.numel() if a.affine is not None else 1, float(rule.v_rest),
-                HARD=rule.hard, STRICT=bool(rule.strict), AFFINE=a.affine is not None)
-
-    def unpack_bits(self, data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
-        """:func:`unpack_bits_triton` (one pass) where Triton runs and supports ``dtype``, else the torch shifts."""
-        if dtype in _UNPACK_DTYPES and _device_unusable(data.device) is None and _import_triton() is None:
-            return unpack_bits_triton(data, n, dtype)
-        return super().unpack_bits(data, n, dtype)
+def _window_op():
+    """``spikeforge::lif_triton_window`` (:func:`~spikeforge.neuron.kernels.fused.define_window_op`), defined on
+    first use: one opaque node under ``torch.compile`` (any device, so the interpreter's CPU tensors run it too)."""
+    if not _WINDOW_OP:
+        _WINDOW_OP.append(define_window_op("lif_triton", _fire_window_raw, None))
+    return _WINDOW_OP[0]
 
 
 _UNPACK_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8)
+
+
+def unpack_where_triton_runs(data: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """:func:`unpack_bits_triton` (one pass) where Triton runs and supports ``dtype``, else the torch shifts."""
+    if dtype in _UNPACK_DTYPES and _device_unusable(data.device) is None and _import_triton() is None:
+        return unpack_bits_triton(data, n, dtype)
+    return unpack_bits(data, n, dtype)
 
 
 def unpack_bits_triton(data: Tensor, n: int, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -505,3 +483,49 @@ def unpack_bits_triton(data: Tensor, n: int, dtype: torch.dtype = torch.float32)
 # spikeforge is imported (1.5–3.5 s per process); the compile tests of the kernel check first use.
 _import_triton._dynamo_marked_constant = True  # type: ignore[attr-defined]
 _define_op._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
+@KERNELS.register("triton")
+class TritonKernel(FusedKernel):
+    """Fused Triton forward/backward on CUDA (or CPU tensors under ``TRITON_INTERPRET=1``).
+
+    Same signature and results as the ``torch`` kernel (spikes bit for bit) for the registered
+    surrogates; float32 compute (half/bf16 are upcast), float64 unsupported.
+
+    Raises:
+        ValueError: when called on input it cannot run (see :meth:`unavailable`).
+    """
+
+    name = "triton"
+    device_type = "cuda"
+
+    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+        reason = _device_unusable(x.device)
+        if reason is not None:
+            return reason
+        if x.dtype == torch.float64:
+            return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
+        if not isinstance(rule.surrogate, Surrogate):
+            return f"kernel 'triton' needs a registered surrogate, got the callable {rule.surrogate!r}"
+        if rule.surrogate.kernel_id not in _SURROGATE_IDS:
+            return (f"kernel 'triton' has no derivative for surrogate {rule.surrogate!r} "
+                    f"(kernel_id {rule.surrogate.kernel_id}); known: {', '.join(_SURROGATE_IDS.values())}")
+        return _import_triton()
+
+    def op(self):
+        _define_op()
+        return _OP
+
+    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+        """One Triton launch over the window (see :meth:`Kernel.fire_window`): one program per block of
+        neurons, the loop over steps inside; half/bf16 ``x`` is loaded as is and computed in float32."""
+        reason = self.unavailable(x, rule)
+        if reason is not None:
+            raise ValueError(reason)
+        a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
+        empty = a.x.new_empty(0)
+        scale, shift, inner = a.affine if a.affine is not None else (empty, empty, 1)
+        _window_op()(a.x, state.v, state.input_sum, state.spike_sum, a.weights, a.decay, a.gain, a.vth, bits, scale,
+                     shift, inner, float(rule.v_rest), rule.hard, bool(rule.strict), float(rule.fire_ratio))
+
+    unpack = staticmethod(unpack_where_triton_runs)
