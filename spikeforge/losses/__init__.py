@@ -1,6 +1,6 @@
 """Losses (SPEC §10): ``get_loss(name, **kw)``; called as ``loss(out, target)``.
 
-``out`` is a :class:`~spikeforge.models.output.ModelOutput` or logits ``[B, K]`` (``tet``: also the
+``out`` is a :class:`~spikeforge.output.ModelOutput` or logits ``[B, K]`` (``tet``: also the
 per-step tensor ``[T, B, K]``); ``target`` ``[B]`` int64. ``ce``, ``mse_onehot`` here; ``tet``,
 ``tet_ce`` in :mod:`.tet`; ``mpd_ding2019`` (the RecDis stand-in) in :mod:`.mpd`.
 """
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 from spikeforge.registry import Registry
 
 __all__ = ["LOSSES", "get_loss", "CrossEntropy", "MSEOneHot"]

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spikeforge.losses import LOSSES, logits_of
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 from spikeforge.neuron.membrane import channel_stats
 
 __all__ = ["membrane_stats", "ding2019_terms", "MPDDing2019"]

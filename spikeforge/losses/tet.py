@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from spikeforge.losses import LOSSES
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 
 __all__ = ["TETLoss", "TETCrossEntropy", "per_step_outputs"]
 

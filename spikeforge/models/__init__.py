@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 from spikeforge.models.registry import MODELS
 
 from spikeforge.models import digits as _digits  # noqa: E402,F401  (registers "digits_snn")

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from spikeforge.methods.dsr import LIF_PRESETS, dsr_lif_preset
+from spikeforge.neuron.dsr import LIF_PRESETS, dsr_lif_preset
 
 __all__ = ["DSR_LAYOUT_NEURON", "PLIF_NEURON", "TET_NEURON", "default_dsr_neuron", "merge_arch", "neuron_decay"]
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from spikeforge.methods import Method, get_method
 from spikeforge.streams.dual import Dual, steps_of
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 from spikeforge.neuron.membrane import record_membrane
 from spikeforge.neuron.node import Readout
 

@@ -20,7 +20,7 @@ from spikeforge.layers import (
     TimeFixedDropout,
     VotingLayer,
 )
-from spikeforge.methods.dsr import DSRNode
+from spikeforge.neuron.dsr import DSRNode
 from spikeforge.neuron.node import BaseNode, PLIFNode, Readout
 from spikeforge.tools.trace import GRAPH_INPUT, LayerCall, trace_layers
 

@@ -6,7 +6,7 @@ import torch
 
 from spikeforge.losses import LOSSES, get_loss
 from spikeforge.losses.mpd import ding2019_terms, membrane_stats
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 
 D = torch.float64
 O = torch.tensor([[[2.0, 0.0]], [[0.0, 1.0]]], dtype=D)  # [T=2, B=1, K=2]

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeforge.methods import Dual, get_method
-from spikeforge.methods.dsr import DSRNode, dsr_lif_preset
+from spikeforge.neuron.dsr import DSRNode, dsr_lif_preset
 from spikeforge.streams.dual import decay_weights, uniform_weights
 from spikeforge.neuron import LIFNode
 

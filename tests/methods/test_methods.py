@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from spikeforge.methods import get_method, list_methods
-from spikeforge.methods.dsr import DSRNode
+from spikeforge.neuron.dsr import DSRNode
 from spikeforge.models import create_model
 
 

@@ -82,7 +82,7 @@ def test_S5_readout_final_potential_under_dual():
 def test_S6_ssf_vs_dsr_at_constant_input():
     g = [1, 2, 3, 4]
     assert faithful_grad(0.3, g, decay=1.0) == pytest.approx([2.5] * 4)
-    from spikeforge.methods.dsr import DSRNode
+    from spikeforge.neuron.dsr import DSRNode
     dsr_if = get_method("dsr", faithful=True).attach(DSRNode("if", v_threshold=1.0, backend="torch"))
     assert faithful_grad(0.3, g, n=dsr_if) == pytest.approx([2.5] * 4)
     # the masks differ at the ends: FI = 0 → SSF 0 (open), DSR-IF G/T (closed)

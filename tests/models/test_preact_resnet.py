@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from spikeforge.methods.dsr import DSRNode
+from spikeforge.neuron.dsr import DSRNode
 from spikeforge.models import create_model, list_models
 from spikeforge.models._common import DSR_LAYOUT_NEURON, neuron_decay
 from spikeforge.models.preact_resnet import PreActResNet

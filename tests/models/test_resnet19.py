@@ -60,7 +60,7 @@ def test_ssf_readout_and_dsr_neurons():
     assert model.readout.decay == 0.5
     assert model(torch.rand(2, 3, 8, 8)).shape == (2, 10)
     dsr = create_model("resnet19", T=2, method="dsr", input_shape=(3, 8, 8))
-    from spikeforge.methods.dsr import DSRNode
+    from spikeforge.neuron.dsr import DSRNode
     nodes = [m for m in dsr.modules() if isinstance(m, DSRNode)]
     assert len(nodes) == 18 and all(n.kind == "if" for n in nodes)  # stem + 16 in blocks + FC neuron
     dsr(torch.rand(2, 3, 8, 8)).sum().backward()

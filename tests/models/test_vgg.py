@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from spikeforge.methods.dsr import DSRNode
+from spikeforge.neuron.dsr import DSRNode
 from spikeforge.models import create_model
 from spikeforge.neuron import BaseNode, LIFNode
 from spikeforge.neuron.surrogate import Triangle

@@ -28,7 +28,7 @@ import yaml
 from torch import nn
 
 from spikeforge.cli import main
-from spikeforge.methods.dsr import DSRNode
+from spikeforge.neuron.dsr import DSRNode
 from spikeforge.models import MODELS
 from spikeforge.neuron.node import BaseNode
 from spikeforge.train.builders import build_datasets, build_loss, build_model

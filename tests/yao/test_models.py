@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeforge.models import create_model, list_models
-from spikeforge.models.output import ModelOutput
+from spikeforge.output import ModelOutput
 from spikeforge.models.yao.network import block_kinds
 
 YAO = ["yao_birnn_snn", "yao_cnn_snn", "yao_gru_snn", "yao_lstm_snn", "yao_resmlp12", "yao_rnn_snn"]

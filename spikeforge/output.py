@@ -1,4 +1,6 @@
-"""What a model returns to losses that need more than logits (SPEC §10)."""
+"""What a model returns to losses that need more than logits (SPEC §10).
+
+Imports nothing of spikeforge: losses and tools read it without loading the model zoo."""
 from __future__ import annotations
 
 from typing import Any, NamedTuple, Optional
