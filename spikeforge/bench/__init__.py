@@ -2,6 +2,9 @@
 
 ``--device cpu|cuda`` (neuron, methods, models): :mod:`spikeforge.bench.device`. The GPU check of a whole
 machine in one command: ``python -m spikeforge.bench.gpu_check --out DIR`` (:mod:`spikeforge.bench.gpu_check`).
+
+Sits just below the command line: it may import every library package (and peers such as SpikingJelly where they
+import), and nothing imports it but ``cli``.
 """
 from __future__ import annotations
 

@@ -7,6 +7,9 @@
 - :class:`TimeFixedDropout`: one dropout mask per sample, reused at every step (SPEC §7.2).
 - :class:`VotingLayer`: the PLIF networks' average-pool vote over the feature dim (SPEC §7.2).
 - :class:`SEWConnect`: SEW ResNet's ADD / AND / IAND connect functions (SPEC §7.1).
+
+Every layer takes a plain ``[T, B, ...]`` tensor (bptt) or a ``Dual`` (ssf/dsr) from ``streams``. Imports the core
+and ``neuron`` only; never ``methods``, ``models`` or anything above them.
 """
 from spikeforge.layers.batchnorm import BatchNormTB, TdBN, ThresholdDependentBatchNorm, convert_sync_batchnorm
 from spikeforge.layers.dropout import TimeFixedDropout
