@@ -1,5 +1,6 @@
-"""The ``spikeforge`` command line: ``train``, ``eval``, ``recipes``, ``plot``, ``models``, ``bench``, ``data``
-(+ the tools' commands).
+"""The ``spikeforge`` command line: ``train``, ``recipes``, ``models``, ``bench``, ``data``, and the commands that
+read a run or a checkpoint (``eval``, ``plot``, ``analyze``, ``quantize``, ``energy``, ``export``:
+:mod:`spikeforge.commands`).
 
 Exit codes: 0 done, 1 the loss became NaN/inf (a checkpoint was saved) or a download failed on the
 network (run it again to resume), 2 bad input (unknown names, missing files, bad options, a file that
@@ -13,6 +14,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from spikeforge.commands.subcommands import (
+    add_eval_parser,
+    add_plot_parser,
+    add_threads,
+    add_tool_parsers,
+    set_threads,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -48,23 +57,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="continue a run (its directory, or a last.pt/best.pt) in the checkpoint's own directory, "
                         "with its saved config; flags change settings from there on and are listed; "
                         "another --model/--method is refused")
-    _add_threads(p, "train.threads: torch CPU threads of this process (default: the recipe's, else torch's; "
-                    "1 is fastest for small models on a busy machine)")
+    add_threads(p, "train.threads: torch CPU threads of this process (default: the recipe's, else torch's; "
+                   "1 is fastest for small models on a busy machine)")
     p.set_defaults(func=_cmd_train)
-
-
-def _add_threads(p: argparse.ArgumentParser,
-                 text: str = "torch CPU threads of this process (default: torch's; 1 is fastest for small models)") -> None:
-    p.add_argument("--threads", type=int, metavar="N", help=text)
-
-
-def _set_threads(args: argparse.Namespace) -> None:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -79,7 +74,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from spikeforge.train.optim import check_sections
     from spikeforge.train.rundir import checkpoint_path
 
-    _set_threads(args)
+    set_threads(args)
     resume = None
     if args.resume:
         if args.recipe or args.config:
@@ -134,30 +129,6 @@ def _summary(r: dict) -> str:
     return text
 
 
-def _add_eval(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="evaluate a checkpoint on its data set's test split")
-    p.add_argument("--checkpoint", required=True, metavar="PATH",
-                   help="a run directory (its best.pt, else last.pt) or a last.pt/best.pt of `spikeforge train`")
-    p.add_argument("--data-dir", dest="data_dir", help="the data set's files (default: the run's data.root)")
-    p.add_argument("--split", default="test", help="test (default), val or train")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    _add_threads(p)
-    p.set_defaults(func=_cmd_eval)
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from spikeforge.train.engine import evaluate_checkpoint
-
-    _set_threads(args)
-    from spikeforge.train.rundir import checkpoint_path
-
-    path = checkpoint_path(args.checkpoint, prefer=("best.pt", "last.pt"), flag="--checkpoint")
-    res = evaluate_checkpoint(path, args.data_dir, args.split, args.device, args.batch_size)
-    print(f"{args.split} accuracy: {100 * res['acc']:.2f} %  loss {res['loss']:.4f}")
-    return 0
-
-
 def _add_recipes(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recipes", help="list recipes with their paper, table, target and assumed keys; "
                                        "`spikeforge recipes NAME` prints one recipe's YAML")
@@ -189,22 +160,6 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
         assumed = ", ".join(meta["assumed"]) if meta["assumed"] else "-"
         print(f"{name:32s} {meta['paper'] or '-'} | table {meta['table'] or '-'} | "
               f"target {meta['target'] or 'none (unverified)'} | (assumed) {assumed}")
-    return 0
-
-
-def _add_plot(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plot", help="PNG plots of a run directory: loss/accuracy curves, firing rates, spike raster")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
-    p.add_argument("--neurons", type=int, default=32, help="neurons per layer in the raster (default 32)")
-    p.set_defaults(func=_cmd_plot)
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from spikeforge.train.plots import plot_run
-
-    for path in plot_run(args.run_dir, args.sample, args.neurons):
-        print(path)
     return 0
 
 
@@ -263,21 +218,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_bench_parser(sub)
 
 
-def _add_tools(sub: argparse._SubParsersAction) -> None:
-    """The tools issue's commands (analyze, quantize, energy, export), when that module is present."""
-    import importlib.util
-
-    if importlib.util.find_spec("spikeforge.tools.commands") is None:
-        return
-    from spikeforge.tools.commands import add_tool_parsers
-
-    add_tool_parsers(sub)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spikeforge", description="Train deep spiking neural networks on PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_train, _add_eval, _add_recipes, _add_plot, _add_models, _add_data, _add_bench, _add_tools):
+    for add in (_add_train, add_eval_parser, _add_recipes, add_plot_parser, _add_models, _add_data, _add_bench,
+                add_tool_parsers):
         add(sub)
     return parser
 

@@ -17,6 +17,7 @@ from spikeforge.data.splits import train_val_split
 from spikeforge.losses import LOSSES, get_loss
 from spikeforge.methods import Method, get_method
 from spikeforge.models import create_model
+from spikeforge.tools.quantize import prepare_qat
 
 __all__ = ["build_datasets", "build_loss", "build_method", "build_model", "prepare_data"]
 
@@ -54,10 +55,6 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
         model.record_membrane = True
     bits = cfg["quant"]["bits"]
     if bits is not None:
-        try:
-            from spikeforge.tools.quantize import prepare_qat
-        except ImportError as err:
-            raise ValueError(f"quant.bits={bits} needs spikeforge.tools.quantize.prepare_qat: {err}") from None
         model = prepare_qat(model, int(bits))
     return model
 

@@ -27,6 +27,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from spikeforge import __version__
+from spikeforge.train.batches import input_dims
 from spikeforge.train.builders import build_datasets, build_loss, build_model, prepare_data
 from spikeforge.train.checkpoint import (
     atomic_save,
@@ -43,6 +44,7 @@ from spikeforge.train.distributed import (
     teardown,
     wrap_ddp,
 )
+from spikeforge.train.evaluate import evaluate
 from spikeforge.train.loop import (
     ForwardOutput,
     NonFiniteLoss,
@@ -50,7 +52,6 @@ from spikeforge.train.loop import (
     Progress,
     StopFlag,
     StopRequested,
-    evaluate,
     train_epoch,
 )
 from spikeforge.train.optim import build_optimizer, build_schedule
@@ -59,12 +60,7 @@ from spikeforge.train.records import METRICS_CSV, RATES_CSV, Scalars, write_csv
 from spikeforge.train.rundir import prepare_run_dir, resume_changes
 from spikeforge.train.sampler import ShardedBatchSampler
 
-__all__ = ["NonFiniteLoss", "StopRequested", "evaluate_checkpoint", "load_checkpoint", "protocols", "train"]
-
-
-def _input_dims(model: torch.nn.Module, sample: torch.Tensor) -> int:
-    shape = getattr(model, "input_shape", None)
-    return len(shape) if shape is not None else sample.dim()
+__all__ = ["NonFiniteLoss", "StopRequested", "load_checkpoint", "protocols", "train"]
 
 
 def _eval_loader(dataset: Any, batch_size: int, d: Dist, workers: int) -> DataLoader:
@@ -112,7 +108,7 @@ def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     if t["sync_bn"]:
         model = convert_sync_bn(model, d)
     model = model.to(d.device)
-    input_dims = _input_dims(model, sets["train"][0][0])
+    dims = input_dims(model, sets["train"][0][0])
     bs, workers = int(t["batch_size"]), int(t["workers"])
     sampler = ShardedBatchSampler(len(sets["train"]), bs, d.world, d.rank, shuffle=True, drop_last=True, seed=seed)
     loaders = {"train": DataLoader(sets["train"], batch_sampler=sampler, num_workers=workers,
@@ -129,7 +125,7 @@ def build_parts(cfg: dict[str, Any], d: Dist) -> Parts:
     np.random.seed(seed + d.rank)
     random.seed(seed + d.rank)
     return Parts(cfg, d, model, net, build_loss(cfg), optimizer, schedule, grad_scaler(t["amp"], d.device), loaders,
-                 sampler, torch.Generator().manual_seed(seed), np.random.default_rng(seed), input_dims)
+                 sampler, torch.Generator().manual_seed(seed), np.random.default_rng(seed), dims)
 
 
 def protocols(history: list[dict[str, Any]]) -> dict[str, Any]:
@@ -327,21 +323,3 @@ def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str
     return {"test_acc": tested[-1] if tested else None, "best_test_acc": acc["A"], "best_test_epoch": acc["A_epoch"],
             "protocol_b": acc["B"], "best_val_epoch": acc["B_epoch"], "epochs": len(prog.history),
             "seconds": time.perf_counter() - started, "model": p.model, "output": out}
-
-
-def evaluate_checkpoint(path: str | Path, data_root: str | None = None, split: str = "test",
-                        device: str = "cpu", batch_size: int | None = None) -> dict[str, float]:
-    """Loss and accuracy of a checkpoint's model on ``split`` of its data set (``data_root`` overrides ``data.root``)."""
-    ckpt = load_checkpoint(path)
-    cfg = ckpt["config"]
-    if data_root is not None:
-        cfg["data"]["root"] = data_root
-    sets = build_datasets(cfg)
-    if split not in sets:
-        raise ValueError(f"split {split!r} is not in this run's data; choose one of: {', '.join(sets)}")
-    d = Dist(device=torch.device(device))
-    model = build_model(cfg).to(d.device)
-    model.load_state_dict(ckpt["model"])
-    bs = int(batch_size or max(int(cfg["train"]["batch_size"]), 256))
-    loader = _eval_loader(sets[split], bs, d, int(cfg["train"]["workers"]))
-    return evaluate(model, loader, build_loss(cfg), d, _input_dims(model, sets[split][0][0]), cfg["train"]["amp"], split)

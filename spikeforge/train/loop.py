@@ -1,12 +1,11 @@
-"""One training epoch and one evaluation pass over the parts of a run (built by :mod:`.engine`).
+"""One training epoch over the parts of a run (built by :mod:`.engine`).
 
-Batches come from the data loader as ``[B, ...]`` (static images) or ``[B, T, ...]`` (frames);
-:func:`time_first` puts sequences time first, ``[T, B, ...]``, as models take them.
+Batches become model input through :mod:`.batches` (sequences time first, ``[T, B, ...]``); evaluation
+passes are :func:`spikeforge.train.evaluate.evaluate`.
 """
 from __future__ import annotations
 
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,16 +14,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from spikeforge.data import random_temporal_delete
+from spikeforge.train.batches import model_batch
 from spikeforge.train.distributed import Dist, all_reduce_sum
+from spikeforge.train.evaluate import StepSums, progress_bar
 from spikeforge.train.mixup import mixed_loss, mixup
 from spikeforge.train.optim import LRSchedule
 from spikeforge.train.precision import autocast
 from spikeforge.train.sampler import ShardedBatchSampler
 
-__all__ = ["NonFiniteLoss", "Parts", "Progress", "StopFlag", "StopRequested", "evaluate", "time_first", "train_epoch"]
+__all__ = ["NonFiniteLoss", "Parts", "Progress", "StopFlag", "StopRequested", "train_epoch"]
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -54,25 +54,6 @@ class Parts:
     rtd_gen: torch.Generator
     mix_rng: np.random.Generator
     input_dims: int
-
-
-class StepSums:
-    """[loss·B, correct predictions, B] summed over steps on the device, float64: adding a step never waits
-    on the host; :meth:`read` does, once."""
-
-    def __init__(self) -> None:
-        self.total: Tensor | None = None
-
-    def add(self, loss: Tensor, logits: Tensor, y: Tensor) -> None:
-        step = torch.stack([loss.detach().double() * y.shape[0], (logits.argmax(1) == y).sum().double(),
-                            torch.full((), y.shape[0], dtype=torch.float64, device=y.device)])
-        self.total = step if self.total is None else self.total.add_(step)
-
-    def read(self) -> list[float]:
-        """The sums so far as Python floats (a host read), then start again from zero."""
-        out = [0.0, 0.0, 0.0] if self.total is None else self.total.tolist()
-        self.total = None
-        return out
 
 
 @dataclass
@@ -132,15 +113,6 @@ class ForwardOutput(nn.Module):
         return self.model.forward_output(x)
 
 
-def time_first(x: Tensor, input_dims: int) -> Tensor:
-    """A loader batch ``[B, *sample]`` → ``[T, B, ...]`` when samples are sequences (``x.dim() == input_dims + 2``)."""
-    return x.transpose(0, 1) if x.dim() == input_dims + 2 else x
-
-
-def _bar(iterable: Any, desc: str, main: bool) -> Any:
-    return tqdm(iterable, desc=desc, leave=False, disable=not (main and sys.stderr.isatty()))
-
-
 def train_epoch(p: Parts, prog: Progress, stop: StopFlag, on_step: Callable[[], None]) -> dict[str, float]:
     """Train epoch ``prog.epoch`` from its batch ``prog.step``; returns the epoch's mean loss and accuracy.
 
@@ -153,9 +125,9 @@ def train_epoch(p: Parts, prog: Progress, stop: StopFlag, on_step: Callable[[], 
     p.net.train()
     p.sampler.set_epoch(prog.epoch, prog.step)
     epochs = int(t["epochs"])
-    for x, y in _bar(p.loaders["train"], f"epoch {prog.epoch + 1}/{epochs}", p.dist.main):
+    for batch in progress_bar(p.loaders["train"], f"epoch {prog.epoch + 1}/{epochs}", p.dist.main):
         p.schedule.apply(prog.epoch, prog.global_step)
-        x, y = time_first(x.to(p.dist.device, non_blocking=True), p.input_dims), y.to(p.dist.device)
+        x, y = model_batch(batch, p.input_dims, p.dist.device, non_blocking=True)
         if t["rtd_T"]:
             if x.dim() != p.input_dims + 2:
                 raise ValueError("train.rtd_T needs sequence input [T, B, ...]; this data set gives static samples")
@@ -183,21 +155,3 @@ def train_epoch(p: Parts, prog: Progress, stop: StopFlag, on_step: Callable[[], 
             raise StopRequested()
     loss_sum, correct, total = all_reduce_sum(prog.settle(), p.dist)
     return {"loss": loss_sum / max(total, 1), "acc": correct / max(total, 1)}
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, dist: Dist, input_dims: int,
-             amp: str | None = None, desc: str = "eval") -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` over ``loader`` (this rank's shard; summed over ranks)."""
-    model.eval()
-    sums = StepSums()
-    for x, y in _bar(loader, desc, dist.main):
-        x, y = time_first(x.to(dist.device), input_dims), y.to(dist.device)
-        with autocast(amp, dist.device):
-            out = model.forward_output(x)
-            loss = loss_fn(out, y)
-        sums.add(loss, out.logits, y)
-    loss_sum, correct, total = all_reduce_sum(sums.read(), dist)
-    if total == 0:
-        raise ValueError(f"{desc}: the data set is empty")
-    return {"loss": loss_sum / total, "acc": correct / total}

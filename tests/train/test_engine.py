@@ -10,7 +10,6 @@ from spikeforge.train import config as C
 from spikeforge.train import engine
 from spikeforge.train.engine import (
     NonFiniteLoss,
-    evaluate_checkpoint,
     load_checkpoint,
     protocols,
     train,
@@ -46,6 +45,8 @@ def test_digits_reaches_85_percent_in_three_epochs_and_writes_its_run_dir(tmp_pa
     assert last["config"]["optim"]["lr"] == 3e-3 and last["version"]["spikeforge"]
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["history"][-1]["test_acc"] == result["best_test_acc"]
+    from spikeforge.commands import evaluate_checkpoint  # the command layer reads checkpoints
+
     assert evaluate_checkpoint(tmp_path / "best.pt")["acc"] == pytest.approx(result["best_test_acc"], abs=1e-12)
     assert (tmp_path / "config.yaml").is_file()
 

@@ -33,7 +33,7 @@ from spikeforge.models import MODELS
 from spikeforge.neuron.node import BaseNode
 from spikeforge.train.builders import build_datasets, build_loss, build_model
 from spikeforge.train.config import list_recipes, load_recipe, set_key
-from spikeforge.train.loop import time_first
+from spikeforge.train.batches import time_first
 from spikeforge.train.optim import build_optimizer, build_schedule
 from tests.fake_data import write_fake_dataset
 

@@ -1,4 +1,4 @@
-"""PNG plots of a run directory (``spikeforge plot RUN_DIR``; matplotlib, Agg backend).
+"""``spikeforge plot``: PNG plots of a run directory (``spikeforge plot RUN_DIR``; matplotlib, Agg backend).
 
 - ``loss.png``, ``accuracy.png``: train / val / test curves per epoch from ``metrics.csv``;
 - ``firing_rates.png``: per-layer firing rate (spikes per neuron per step) per epoch from ``firing_rates.csv``;
@@ -12,7 +12,10 @@ from typing import Any
 
 import torch
 
-from spikeforge.tools.analyze import batch_time_first, pyplot, raster, save_figure
+from spikeforge.commands.checkpoint import load_test_set, load_trained
+from spikeforge.tools.figures import pyplot, raster, save_figure
+from spikeforge.tools.monitor import Monitor, spiking_layers
+from spikeforge.train.batches import model_input
 from spikeforge.train.records import METRICS_CSV, RATES_CSV, read_csv
 
 __all__ = ["plot_run"]
@@ -41,21 +44,14 @@ def _rates(plt: Any, rows: list[dict[str, Any]], path: Path) -> Path:
 
 
 def _raster(plt: Any, run_dir: Path, path: Path, sample: int, neurons: int) -> Path | None:
-    from spikeforge.tools.monitor import Monitor, spiking_layers
-    from spikeforge.train.builders import build_datasets, build_model
-    from spikeforge.train.checkpoint import load_checkpoint
-
     ckpt_path = next((run_dir / n for n in ("best.pt", "last.pt") if (run_dir / n).is_file()), None)
     if ckpt_path is None:
         return None
-    ckpt = load_checkpoint(ckpt_path)
-    model = build_model(ckpt["config"])
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    test = build_datasets(ckpt["config"])["test"]
+    cfg, model = load_trained(ckpt_path)
+    test = load_test_set(cfg)
     if not 0 <= sample < len(test):
         raise ValueError(f"--sample {sample} is outside the test set (0..{len(test) - 1})")
-    x = batch_time_first(model, test[sample][0].unsqueeze(0))
+    x = model_input(model, test[sample][0].unsqueeze(0))
     chosen = {name: slice(0, neurons) for name in spiking_layers(model)}
     with torch.no_grad(), Monitor(model, spike_trains=chosen) as mon:
         model(x)

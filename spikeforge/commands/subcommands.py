@@ -1,69 +1,90 @@
-"""CLI subcommands of the tools: ``analyze``, ``quantize``, ``energy``, ``export`` (wired in by ``spikeforge.cli``).
+"""The subcommands that read a run or a checkpoint: ``eval``, ``plot``, ``analyze``, ``quantize``, ``energy``,
+``export`` (wired in by ``spikeforge.cli``).
 
-Every command loads a checkpoint written by ``spikeforge train`` and builds its model from the
-checkpoint's own resolved config, or from ``--recipe NAME`` when given (then the checkpoint must hold
-that recipe's model); ``--data-dir`` sets ``data.root``. Bad input raises ``ValueError`` naming it;
-the main CLI prints it and exits with 2.
+Every command loads a checkpoint written by ``spikeforge train`` (:mod:`.checkpoint`) and builds its model
+from the checkpoint's own resolved config, or, for the tools' commands, from ``--recipe NAME`` when given
+(then the checkpoint must hold that recipe's model); ``--data-dir`` sets ``data.root``. Bad input raises
+``ValueError`` naming it; the main CLI prints it and exits with 2.
 """
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["add_tool_parsers", "load_trained"]
+from spikeforge.commands.checkpoint import evaluate_checkpoint, load_test_set, load_trained
+from spikeforge.train.batches import model_input
+from spikeforge.train.checkpoint import load_checkpoint
+from spikeforge.train.evaluate import evaluate
 
-
-def load_trained(checkpoint: str, recipe: str | None = None, data_dir: str | None = None) -> tuple[dict[str, Any], nn.Module]:
-    """``(config, model in eval mode with the checkpoint's weights)``.
-
-    Raises:
-        ValueError: an unreadable checkpoint, an unknown recipe, or weights that do not fit the model
-            the config builds (a checkpoint from another model), naming both.
-    """
-    from spikeforge.train.builders import build_model
-    from spikeforge.train.config import load_recipe
-    from spikeforge.train.engine import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint)
-    cfg = load_recipe(recipe) if recipe else ckpt["config"]
-    if data_dir is not None:
-        cfg["data"]["root"] = data_dir
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(ckpt["model"])
-    except RuntimeError as err:
-        saved = ckpt["config"]["model"]["name"]
-        lines = str(err).splitlines()
-        detail = (lines[1] if len(lines) > 1 else lines[0]).strip()
-        detail = detail if len(detail) <= 240 else detail[:240] + " ..."
-        raise ValueError(f"checkpoint {checkpoint!r} holds a {saved!r} model, which does not fit the "
-                         f"{cfg['model']['name']!r} model of {'recipe ' + repr(recipe) if recipe else 'its config'}: "
-                         f"{detail}") from None
-    return cfg, model.eval()
+__all__ = ["add_eval_parser", "add_plot_parser", "add_threads", "add_tool_parsers", "set_threads"]
 
 
-def _test_set(cfg: dict[str, Any], max_samples: int | None) -> Dataset:
-    from spikeforge.train.builders import build_datasets
+def add_threads(p: argparse.ArgumentParser,
+                text: str = "torch CPU threads of this process (default: torch's; 1 is fastest for small models)") -> None:
+    """The ``--threads N`` flag (read by :func:`set_threads`)."""
+    p.add_argument("--threads", type=int, metavar="N", help=text)
 
-    test = build_datasets(cfg)["test"]
-    return test if max_samples is None else Subset(test, range(min(len(test), max_samples)))
+
+def set_threads(args: argparse.Namespace) -> None:
+    """``--threads``: ``torch.set_num_threads``; raises ``ValueError`` below 1."""
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
 
 
 def _accuracy(model: nn.Module, data: Dataset, batch_size: int = 256) -> float:
-    from spikeforge.tools.analyze import batch_time_first
+    return evaluate(model, DataLoader(data, batch_size=batch_size), desc="test")["acc"]
 
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in DataLoader(data, batch_size=batch_size):
-            correct += int((model(batch_time_first(model, x)).argmax(1) == y).sum())
-            total += int(y.numel())
-    return correct / max(total, 1)
+
+# -------------------------------------------------------------------------------------------------- eval
+def add_eval_parser(sub: argparse._SubParsersAction) -> None:
+    """``spikeforge eval``: a checkpoint's accuracy and loss on a split of its data set."""
+    p = sub.add_parser("eval", help="evaluate a checkpoint on its data set's test split")
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="a run directory (its best.pt, else last.pt) or a last.pt/best.pt of `spikeforge train`")
+    p.add_argument("--data-dir", dest="data_dir", help="the data set's files (default: the run's data.root)")
+    p.add_argument("--split", default="test", help="test (default), val or train")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    add_threads(p)
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from spikeforge.train.rundir import checkpoint_path
+
+    set_threads(args)
+    path = checkpoint_path(args.checkpoint, prefer=("best.pt", "last.pt"), flag="--checkpoint")
+    res = evaluate_checkpoint(path, args.data_dir, args.split, args.device, args.batch_size)
+    print(f"{args.split} accuracy: {100 * res['acc']:.2f} %  loss {res['loss']:.4f}")
+    return 0
+
+
+# -------------------------------------------------------------------------------------------------- plot
+def add_plot_parser(sub: argparse._SubParsersAction) -> None:
+    """``spikeforge plot RUN_DIR``: the run's curves, firing rates and a spike raster as PNGs."""
+    p = sub.add_parser("plot", help="PNG plots of a run directory: loss/accuracy curves, firing rates, spike raster")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--sample", type=int, default=0, help="test sample of the raster (default 0)")
+    p.add_argument("--neurons", type=int, default=32, help="neurons per layer in the raster (default 32)")
+    p.set_defaults(func=_cmd_plot)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from spikeforge.commands.plot import plot_run
+
+    for path in plot_run(args.run_dir, args.sample, args.neurons):
+        print(path)
+    return 0
+
+
+# ------------------------------------------------------------------------------ analyze, quantize, energy, export
 
 
 def _positive(kind: type):
@@ -84,12 +105,11 @@ def _common(p: argparse.ArgumentParser, data: bool = True) -> None:
                        help="use the first N test samples (default 512)")
 
 
-# ---------------------------------------------------------------------------------------------- analyze
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from spikeforge.tools.analyze import analyze
+    from spikeforge.commands.analyze import analyze
 
     cfg, model = load_trained(args.checkpoint, args.recipe, args.data_dir)
-    summary = analyze(model, _test_set(cfg, None), args.out, samples=tuple(args.samples),
+    summary = analyze(model, load_test_set(cfg, None), args.out, samples=tuple(args.samples),
                       max_samples=args.max_samples, neurons=args.neurons)
     print((Path(args.out) / "summary.txt").read_text(), end="")
     print(f"wrote {', '.join(summary['figures'])}, summary.json, summary.txt to {args.out}")
@@ -99,11 +119,10 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------- quantize
 def _cmd_quantize(args: argparse.Namespace) -> int:
     from spikeforge.tools.quantize import check_bits, quantize_weights
-    from spikeforge.train.engine import load_checkpoint
 
     check_bits(args.bits)
     cfg, model = load_trained(args.checkpoint, args.recipe, args.data_dir)
-    data = _test_set(cfg, args.max_samples)
+    data = load_test_set(cfg, args.max_samples)
     before = _accuracy(model, data)
     after = _accuracy(quantize_weights(model, args.bits), data)
     print(f"test accuracy on {len(data)} samples: 32-bit {100 * before:.2f} %, {args.bits}-bit {100 * after:.2f} %")
@@ -117,13 +136,12 @@ def _cmd_quantize(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------------------------- energy
 def _cmd_energy(args: argparse.Namespace) -> int:
-    from spikeforge.tools.analyze import batch_time_first
     from spikeforge.tools.energy import count_energy
 
     cfg, model = load_trained(args.checkpoint, args.recipe, args.data_dir)
-    data = _test_set(cfg, args.max_samples)
+    data = load_test_set(cfg, args.max_samples)
     x = next(iter(DataLoader(data, batch_size=len(data))))[0]
-    report = count_energy(model, batch_time_first(model, x), e_ac_pj=args.e_ac, e_mac_pj=args.e_mac)
+    report = count_energy(model, model_input(model, x), e_ac_pj=args.e_ac, e_mac_pj=args.e_mac)
     if args.json:
         print(json.dumps(report.to_dict()))
         return 0

@@ -8,7 +8,7 @@ import nir
 import pytest
 import torch
 
-from spikeforge.tools.commands import add_tool_parsers
+from spikeforge.commands import add_tool_parsers
 
 
 @pytest.fixture(scope="module")
