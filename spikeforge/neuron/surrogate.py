@@ -1,8 +1,13 @@
 """Surrogate gradients: a Heaviside forward with a hand-written smooth derivative (SPEC §3).
 
 Every surrogate fires with Θ(x) = 1[x >= 0] (or 1[x > 0] when ``strict``) on ``x = H - V_th``
-and back-propagates ``σ'(x)``, the slope of its :meth:`Surrogate.primitive`. The fused kernels
-evaluate the same derivative from :attr:`Surrogate.kernel_id` and :attr:`Surrogate.alpha`.
+and back-propagates ``σ'(x)``, the slope of its :meth:`Surrogate.primitive`.
+
+One owner for the derivative's constants: :meth:`Surrogate.kernel_constants` returns ``(a, b)``, computed
+here once in double; :meth:`Surrogate.derivative` (the ``torch`` reference) and both fused kernels (C++
+``cpu_kernel.cpp``, Triton ``triton_kernel.py``, which receive ``kernel_id, a, b`` through the custom ops of
+:mod:`spikeforge.neuron.kernels.fused`) evaluate the formula :data:`KERNEL_DERIVATIVES` names for
+:attr:`Surrogate.kernel_id` with those same two numbers. No kernel derives a constant from ``alpha``.
 
 Registry: ``SURROGATES`` (``get(name, **kw)``): ``atan``, ``sigmoid``, ``rect``, ``triangle``, ``const``.
 """
@@ -16,9 +21,21 @@ from torch import Tensor
 
 from spikeforge.registry import Registry
 
-__all__ = ["Surrogate", "ATan", "Sigmoid", "Rect", "Triangle", "Const", "SURROGATES", "get", "heaviside"]
+__all__ = ["Surrogate", "ATan", "Sigmoid", "Rect", "Triangle", "Const", "SURROGATES", "KERNEL_DERIVATIVES", "get",
+           "heaviside"]
 
 SURROGATES: Registry["Surrogate"] = Registry("surrogate")
+
+#: kernel_id -> σ'(d) as every fused kernel evaluates it, d = H − fire_ratio·V_th, (a, b) the surrogate's
+#: :meth:`Surrogate.kernel_constants` (rounded once to the compute dtype). The C++ and Triton switches on
+#: kernel_id implement exactly these formulas; a new id needs a branch in both (and a line here).
+KERNEL_DERIVATIVES: dict[int, str] = {
+    0: "a / (1 + (b·d)²)",
+    1: "a·s(a·d)·(1 − s(a·d)), s(z) = 1 / (1 + exp(−z)); b unused",
+    2: "1[|d| < a] / b",
+    3: "max(0, a − |d|) / b",
+    4: "1; a and b unused",
+}
 
 
 def heaviside(x: Tensor, strict: bool = False) -> Tensor:
@@ -52,7 +69,7 @@ class Surrogate:
     """
 
     name: ClassVar[str]
-    kernel_id: ClassVar[int]  # index the fused CPU/Triton kernels switch on
+    kernel_id: ClassVar[int]  # the formula of KERNEL_DERIVATIVES the fused CPU/Triton kernels evaluate
     default_alpha: ClassVar[float] = 1.0
     param_name: ClassVar[str] = "alpha"
 
@@ -61,6 +78,14 @@ class Surrogate:
         if not math.isfinite(alpha) or alpha <= 0:
             raise ValueError(f"surrogate {self.name!r}: {self.param_name} must be a finite number > 0, got {alpha}")
         self.alpha = alpha
+
+    def kernel_constants(self) -> tuple[float, float]:
+        """``(a, b)``: the two constants of the derivative formula ``KERNEL_DERIVATIVES[kernel_id]``, in double.
+
+        The single source of these numbers: :meth:`derivative` uses them and the fused kernels receive them
+        as they are (an unused one is 0.0), so their order and meaning are defined here and nowhere else.
+        """
+        raise NotImplementedError
 
     def derivative(self, x: Tensor) -> Tensor:
         """σ'(x), the surrogate derivative used in backward."""
@@ -89,8 +114,13 @@ class ATan(Surrogate):
 
     name, kernel_id, default_alpha = "atan", 0, 2.0
 
+    def kernel_constants(self) -> tuple[float, float]:
+        """a = α/2 (the peak σ'(0)), b = π/2·α (the slope inside the atan)."""
+        return self.alpha / 2, math.pi / 2 * self.alpha
+
     def derivative(self, x: Tensor) -> Tensor:
-        return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
+        a, b = self.kernel_constants()
+        return a / (1 + (b * x) ** 2)
 
     def primitive(self, x: Tensor) -> Tensor:
         return torch.atan(math.pi / 2 * self.alpha * x) / math.pi + 0.5
@@ -102,9 +132,14 @@ class Sigmoid(Surrogate):
 
     name, kernel_id, default_alpha = "sigmoid", 1, 4.0
 
+    def kernel_constants(self) -> tuple[float, float]:
+        """a = α (the slope of the logistic); b unused (0)."""
+        return self.alpha, 0.0
+
     def derivative(self, x: Tensor) -> Tensor:
-        s = torch.sigmoid(self.alpha * x)
-        return self.alpha * s * (1 - s)
+        a, _ = self.kernel_constants()
+        s = torch.sigmoid(a * x)
+        return a * s * (1 - s)
 
     def primitive(self, x: Tensor) -> Tensor:
         return torch.sigmoid(self.alpha * x)
@@ -116,8 +151,13 @@ class Rect(Surrogate):
 
     name, kernel_id, default_alpha = "rect", 2, 1.0
 
+    def kernel_constants(self) -> tuple[float, float]:
+        """a = α/2 (the half width), b = α (the width: the height is 1/b)."""
+        return self.alpha / 2, self.alpha
+
     def derivative(self, x: Tensor) -> Tensor:
-        return (x.abs() < self.alpha / 2).to(x.dtype) / self.alpha
+        a, b = self.kernel_constants()
+        return (x.abs() < a).to(x.dtype) / b
 
     def primitive(self, x: Tensor) -> Tensor:
         return torch.clamp(x / self.alpha + 0.5, 0.0, 1.0)
@@ -129,8 +169,13 @@ class Triangle(Surrogate):
 
     name, kernel_id, default_alpha = "triangle", 3, 1.0
 
+    def kernel_constants(self) -> tuple[float, float]:
+        """a = γ (the half width), b = γ² (the normaliser)."""
+        return self.alpha, self.alpha * self.alpha
+
     def derivative(self, x: Tensor) -> Tensor:
-        return torch.clamp(self.alpha - x.abs(), min=0.0) / (self.alpha * self.alpha)
+        a, b = self.kernel_constants()
+        return torch.clamp(a - x.abs(), min=0.0) / b
 
     def primitive(self, x: Tensor) -> Tensor:
         g = self.alpha
@@ -143,6 +188,10 @@ class Const(Surrogate):
     """Straight-through: σ'(x) = 1 (SEW Table S3 "Constant 1"); ``alpha`` is unused and must stay 1."""
 
     name, kernel_id, default_alpha = "const", 4, 1.0
+
+    def kernel_constants(self) -> tuple[float, float]:
+        """Both unused (0)."""
+        return 0.0, 0.0
 
     def derivative(self, x: Tensor) -> Tensor:
         return torch.ones_like(x)

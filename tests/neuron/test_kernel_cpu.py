@@ -111,7 +111,7 @@ def near_threshold_neurons(x, v_init, params, rule):
     v0 = (torch.full((flat.shape[1],), rule.v_rest, dtype=x.dtype) if v_init is None else v_init.reshape(-1))
     _, h, _ = cpu_kernel.build_op()(flat, v0, *[p.detach() for p in params], rule.v_rest, rule.hard,
                                     rule.detach_reset, rule.strict, rule.surrogate.kernel_id,
-                                    rule.surrogate.alpha, False, rule.fire_ratio)
+                                    *rule.surrogate.kernel_constants(), False, rule.fire_ratio)
     return ((h - rule.fire_ratio * params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
 
 

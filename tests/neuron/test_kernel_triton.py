@@ -242,7 +242,7 @@ def test_opcheck_custom_op():
     op = KERNELS.get("triton").op()
     x = torch.randn(3, 20)
     args = (x, torch.rand(20), torch.tensor(0.7, requires_grad=True), torch.tensor(1.0, requires_grad=True),
-            torch.tensor(1.0), 0.0, True, False, False, 0, 2.0, True, 0.5)
+            torch.tensor(1.0), 0.0, True, False, False, 0, *surrogate.get("atan").kernel_constants(), True, 0.5)
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 

@@ -53,6 +53,7 @@ namespace spikeforge_cpu {
 
 constexpr int64_t kBlock = 2048;  // neurons per block: the per-neuron state (at most 4 x 16 KiB) stays in L2
 
+// Surrogate.kernel_id of spikeforge/neuron/surrogate.py (its KERNEL_DERIVATIVES: the formula of each id).
 enum Surrogate : int { kAtan = 0, kSigmoid = 1, kRect = 2, kTriangle = 3, kConst = 4 };
 
 // ---------------------------------------------------------------------------------------- utilities
@@ -354,40 +355,30 @@ void window_dispatch(bool hard, bool strict, bool affine, const WindowArgs<T>& a
 
 // ----------------------------------------------------------------------------------------- backward
 
-// Constants of a surrogate derivative, rounded to T the way surrogate.py's tensor expressions do.
+// The two constants (a, b) of a surrogate derivative: Surrogate.kernel_constants() of
+// spikeforge/neuron/surrogate.py, passed in as doubles and rounded once to T (as torch rounds a Python
+// scalar in a tensor expression). Their meaning per surrogate id is KERNEL_DERIVATIVES there, not here.
 template <typename T>
 struct SurrogateConsts {
-  T a;  // atan: alpha/2   sigmoid: alpha   rect: alpha/2   triangle: alpha
-  T b;  // atan: pi/2*alpha   rect: alpha   triangle: alpha*alpha
+  T a;
+  T b;
 };
 
-template <typename T>
-SurrogateConsts<T> surrogate_consts(int sg_id, double alpha) {
-  const double pi = 3.14159265358979323846;
-  switch (sg_id) {
-    case kAtan: return {T(alpha / 2), T(pi / 2 * alpha)};
-    case kSigmoid: return {T(alpha), T(0)};
-    case kRect: return {T(alpha / 2), T(alpha)};
-    case kTriangle: return {T(alpha), T(alpha * alpha)};
-    default: return {T(0), T(0)};
-  }
-}
-
-// sigma'(d), d = H - V_th, as in spikeforge/neuron/surrogate.py.
+// sigma'(d), d = H - fire_ratio * V_th: the formula KERNEL_DERIVATIVES[SG] of surrogate.py.
 template <typename T, int SG>
 SPIKEFORGE_INLINE T surrogate_grad(T d, const SurrogateConsts<T>& k) {
-  if (SG == kAtan) {
+  if (SG == kAtan) {  // a / (1 + (b d)^2)
     const T u = k.b * d;
     return k.a / (T(1) + u * u);
-  } else if (SG == kSigmoid) {
+  } else if (SG == kSigmoid) {  // a s(a d) (1 - s(a d)); b unused
     const T sg = T(1) / (T(1) + exp_vec(-(k.a * d)));
     return k.a * sg * (T(1) - sg);
-  } else if (SG == kRect) {
+  } else if (SG == kRect) {  // 1[|d| < a] / b
     return (std::abs(d) < k.a ? T(1) : T(0)) / k.b;
-  } else if (SG == kTriangle) {
+  } else if (SG == kTriangle) {  // max(0, a - |d|) / b
     const T r = k.a - std::abs(d);
     return (r > T(0) ? r : T(0)) / k.b;
-  } else {
+  } else {  // 1
     return T(1);
   }
 }
@@ -619,7 +610,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const at::Tensor& grad_s, const at::Tensor& grad_v, const at::Tensor& h, const at::Tensor& x,
     const at::Tensor& v0, const at::Tensor& decay, const at::Tensor& gain, const at::Tensor& vth, double v_rest,
-    bool hard, bool detach, bool strict, int64_t sg_id, double sg_alpha, double fire_ratio) {
+    bool hard, bool detach, bool strict, int64_t sg_id, double sg_a, double sg_b, double fire_ratio) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(h.dim() == 2, "spikeforge cpu kernel: h must be [T, N], got ", h.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble,
@@ -675,7 +666,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     a.fth = a.ratio * a.vth;
     a.vrest = scalar_t(v_rest);
     a.vreset = scalar_t(v_rest);  // hard reset: v_reset is v_rest
-    a.k = surrogate_consts<scalar_t>(int(sg_id), sg_alpha);
+    a.k = SurrogateConsts<scalar_t>{scalar_t(sg_a), scalar_t(sg_b)};
     a.strict = strict;
     pybind11::gil_scoped_release no_gil;
     backward_dispatch<scalar_t>(int(sg_id), hard, detach, has_gv, has_x, a);

@@ -5,8 +5,10 @@ A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is 
 ``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
     v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
-``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio)
+``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio)
 -> (grad_x [T, N], grad_v0 [N], grad_decay [N], grad_gain [N], grad_vth [N])``
+    σ' is the formula ``KERNEL_DERIVATIVES[sg_id]`` of :mod:`spikeforge.neuron.surrogate` with the constants
+    ``(sg_a, sg_b) = surrogate.kernel_constants()``, passed as they are (a kernel never recomputes them from α).
     grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient (its
     partial is then zeros). The three per-neuron partials are summed over N here. ``fire_ratio`` r: the
     neuron fires at r·V_th (σ' taken at H − r·V_th, ∂S/∂V_th = −r·σ') and resets by V_th (DSR's α).
@@ -24,9 +26,9 @@ import torch
 from torch import Tensor
 
 from spikeforge.neuron.kernels.base import Kernel, NeuronRule
-from spikeforge.neuron.surrogate import Surrogate
+from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES, Surrogate
 
-__all__ = ["FusedKernel", "define_fused_ops", "define_window_op"]
+__all__ = ["FusedKernel", "define_fused_ops", "define_window_op", "surrogate_unsupported"]
 
 _COMPUTE_DTYPES = (torch.float32, torch.float64)
 
@@ -38,36 +40,36 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     @torch.library.custom_op(fwd_name, mutates_args=(), device_types=device_types)
     def fwd(
         x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, vth: Tensor,
-        v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float, return_v: bool,
+        v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_a: float, sg_b: float, return_v: bool,
         fire_ratio: float,
     ) -> tuple[Tensor, Tensor, Tensor]:
         return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio)
 
     @fwd.register_fake
-    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v, fire_ratio):
+    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio):
         v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
         return torch.empty_like(x), torch.empty_like(x), v_seq
 
     @torch.library.custom_op(bwd_name, mutates_args=(), device_types=device_types)
     def bwd(
         grad_s: Tensor, grad_v: Tensor, h: Tensor, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor,
-        vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_alpha: float,
+        vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_a: float, sg_b: float,
         fire_ratio: float,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha,
+        return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
                         fire_ratio)
 
     @bwd.register_fake
-    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio):
+    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio):
         n = h.shape[1]
         return torch.empty_like(h), h.new_empty(n), h.new_empty(n), h.new_empty(n), h.new_empty(n)
 
     def setup_context(ctx, inputs, output):
-        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha, return_v, fire_ratio = inputs
+        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio = inputs
         _, h, _ = output
         keep_x = x if gain.requires_grad else x.new_empty(0)
         ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
-        ctx.static = (v_rest, hard, detach, strict, sg_id, sg_alpha, fire_ratio)
+        ctx.static = (v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio)
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)  # unused outputs (h, an unread v_seq) arrive as None, not [T, N] zeros
 
@@ -77,7 +79,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
         grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
         gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static)
         return (gx, gv0, gdecay.sum().reshape(decay.shape), ggain.sum().reshape(gain.shape),
-                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None, None)
+                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None, None, None)
 
     fwd.register_autograd(backward_fn, setup_context=setup_context)
     return fwd
@@ -108,6 +110,17 @@ def define_window_op(name: str, window: Callable, device_types: str | tuple[str,
     return op
 
 
+def surrogate_unsupported(kernel: str, surrogate: object) -> str | None:
+    """Why fused kernel ``kernel`` cannot differentiate ``surrogate`` (None when it can): a plain callable, or a
+    :class:`Surrogate` whose ``kernel_id`` names no formula of ``KERNEL_DERIVATIVES``."""
+    if not isinstance(surrogate, Surrogate):
+        return f"kernel {kernel!r} needs a registered surrogate, got the callable {surrogate!r}"
+    if getattr(surrogate, "kernel_id", None) not in KERNEL_DERIVATIVES:
+        return (f"kernel {kernel!r} has no derivative for surrogate {surrogate!r} "
+                f"(kernel_id {getattr(surrogate, 'kernel_id', None)}); known kernel_ids: {sorted(KERNEL_DERIVATIVES)}")
+    return None
+
+
 class FusedKernel(Kernel):
     """A kernel backed by a forward op from :func:`define_fused_ops`.
 
@@ -123,9 +136,7 @@ class FusedKernel(Kernel):
     def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
         if x.device.type != self.device_type:
             return f"kernel {self.name!r} runs on {self.device_type} tensors, got {x.device.type}"
-        if not isinstance(rule.surrogate, Surrogate):
-            return f"kernel {self.name!r} needs a registered surrogate, got the callable {rule.surrogate!r}"
-        return None
+        return surrogate_unsupported(self.name, rule.surrogate)
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
         shape, dtype = x.shape, x.dtype
@@ -137,7 +148,8 @@ class FusedKernel(Kernel):
             v0 = v_init.reshape(-1).to(compute).contiguous()
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
         sg = rule.surrogate
+        sg_a, sg_b = sg.kernel_constants()
         s, _, v = self.op()(x2, v0, *params, rule.v_rest, rule.hard, rule.detach_reset, rule.strict,
-                            sg.kernel_id, sg.alpha, return_v, float(rule.fire_ratio))
+                            sg.kernel_id, float(sg_a), float(sg_b), return_v, float(rule.fire_ratio))
         s = s.reshape(shape).to(dtype)
         return s, (v.reshape(shape).to(dtype) if return_v else None)

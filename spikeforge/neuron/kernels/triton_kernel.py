@@ -29,7 +29,6 @@ the kernels are wrapped for it here, so it does not matter when triton was first
 """
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -37,9 +36,9 @@ from torch import Tensor
 
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels.base import NeuronRule
-from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op
+from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op, surrogate_unsupported
 from spikeforge.neuron.kernels.window import prepare_window
-from spikeforge.neuron.surrogate import Surrogate
+from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES
 from spikeforge.streams.bits import unpack_bits
 
 __all__ = ["TritonKernel", "unpack_bits_triton"]
@@ -48,7 +47,6 @@ __all__ = ["TritonKernel", "unpack_bits_triton"]
 triton = None
 tl = None
 
-_SURROGATE_IDS = {0: "atan", 1: "sigmoid", 2: "rect", 3: "triangle", 4: "const"}
 _IMPORT_ERROR: list[str] = []  # [] = not tried yet; [""] = imported; [message] = failed
 _KERNELS: dict[tuple[str, bool], object] = {}  # (kernel name, interpret?) -> wrapped kernel
 _OP = None
@@ -155,19 +153,19 @@ def _lif_bwd_kernel(
             s = (d > 0).to(tl.float32)
         else:
             s = (d >= 0).to(tl.float32)
-        # σ'(d) as spikeforge.neuron.surrogate computes it (sg_a, sg_b precomputed on the host in
-        # double, like its Python constants; IEEE division like torch's, not the approximate one).
-        if SG == 0:  # atan: (α/2) / (1 + (π/2·α·d)²); sg_a = π/2·α, sg_b = α/2
-            z = sg_a * d
-            sg = tl.math.div_rn(tl.full([BLOCK], sg_b, tl.float32), 1 + z * z)
-        elif SG == 1:  # sigmoid: α·σ(αd)·(1 − σ(αd)); sg_a = α
+        # σ'(d): the formula KERNEL_DERIVATIVES[SG] of spikeforge.neuron.surrogate with (sg_a, sg_b) its
+        # Surrogate.kernel_constants(), passed in as they are; IEEE division like torch's, not the approximate one.
+        if SG == 0:  # a / (1 + (b·d)²)
+            z = sg_b * d
+            sg = tl.math.div_rn(tl.full([BLOCK], sg_a, tl.float32), 1 + z * z)
+        elif SG == 1:  # a·s(a·d)·(1 − s(a·d))
             sig = 1 / (1 + tl.exp(-(sg_a * d)))  # tl.sigmoid's formula
             sg = sg_a * sig * (1 - sig)
-        elif SG == 2:  # rect: 1[|d| < α/2] / α; sg_a = α/2, sg_b = α
+        elif SG == 2:  # 1[|d| < a] / b
             sg = tl.where(tl.abs(d) < sg_a, tl.math.div_rn(1.0, sg_b), 0.0)
-        elif SG == 3:  # triangle: max(0, α − |d|) / α²; sg_a = α, sg_b = α²
+        elif SG == 3:  # max(0, a − |d|) / b
             sg = tl.math.div_rn(tl.maximum(sg_a - tl.abs(d), 0.0), tl.full([BLOCK], sg_b, tl.float32))
-        else:  # const
+        else:  # 1
             sg = tl.full([BLOCK], 1.0, tl.float32)
 
         gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0)
@@ -360,26 +358,12 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio
     return s, h, v
 
 
-def _surrogate_constants(sg_id: int, alpha: float) -> tuple[float, float]:
-    """(sg_a, sg_b) of the backward kernel, computed in double as surrogate.py does."""
-    if sg_id == 0:
-        return math.pi / 2 * alpha, alpha / 2
-    if sg_id == 1:
-        return alpha, 1.0
-    if sg_id == 2:
-        return alpha / 2, alpha
-    if sg_id == 3:
-        return alpha, alpha * alpha
-    if sg_id == 4:
-        return 1.0, 1.0
-    raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {_SURROGATE_IDS}")
-
-
-def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_alpha,
+def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
               fire_ratio=1.0):
     interpret = _check(h)
+    if int(sg_id) not in KERNEL_DERIVATIVES:
+        raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {sorted(KERNEL_DERIVATIVES)}")
     T, N = h.shape
-    sg_a, sg_b = _surrogate_constants(int(sg_id), float(sg_alpha))
     gx = torch.empty_like(h)
     gv0, gdecay, ggain, gvth = (h.new_empty(N) for _ in range(4))
     if T == 0 or N == 0:
@@ -389,7 +373,7 @@ def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, 
             grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0,
             _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
             gx, gv0, gdecay, ggain, gvth,
-            T, N, float(v_rest), sg_a, sg_b, float(fire_ratio),
+            T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
             HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
             HAS_GV=has_gv, HAS_X=has_x)
     return gx, gv0, gdecay, ggain, gvth
@@ -505,12 +489,7 @@ class TritonKernel(FusedKernel):
             return reason
         if x.dtype == torch.float64:
             return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
-        if not isinstance(rule.surrogate, Surrogate):
-            return f"kernel 'triton' needs a registered surrogate, got the callable {rule.surrogate!r}"
-        if rule.surrogate.kernel_id not in _SURROGATE_IDS:
-            return (f"kernel 'triton' has no derivative for surrogate {rule.surrogate!r} "
-                    f"(kernel_id {rule.surrogate.kernel_id}); known: {', '.join(_SURROGATE_IDS.values())}")
-        return _import_triton()
+        return surrogate_unsupported(self.name, rule.surrogate) or _import_triton()
 
     def op(self):
         _define_op()
