@@ -30,14 +30,14 @@ def create_dataset(name: str, root: str | None = None, split: str = "train", **k
     """The dataset registered as ``name``, read from ``root`` (unused by embedded sets), one ``split``.
 
     Raises:
-        ValueError: no ``root`` for a set read from files; FileNotFoundError: its files are missing. Both
-            say what ``--data-dir`` must hold and where the data set comes from (:mod:`.sources`).
+        ValueError: an unknown name or an option the set does not take (naming the valid ones); no ``root``
+            for a set read from files. FileNotFoundError: its files are missing. These two say what
+            ``--data-dir`` must hold and where the data set comes from (:mod:`.sources`).
     """
-    builder = DATASETS.lookup(name)
     if root is None and name in SOURCES:
         raise ValueError(f"data {name!r} is read from files: {where_to_get(name)}")
     try:
-        return builder(root=root, split=split, **kwargs)
+        return DATASETS.build(name, root=root, split=split, **kwargs)
     except FileNotFoundError as err:
         raise FileNotFoundError(f"{err}; {where_to_get(name)}") if name in SOURCES else err from None
 

@@ -49,11 +49,8 @@ class MSEOneHot(nn.Module):
 
 
 def get_loss(name: str, **kwargs: Any) -> nn.Module:
-    """The loss registered as ``name`` built with ``kwargs``; unknown names and options raise."""
-    try:
-        return LOSSES.get(name, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"loss {name!r}: bad option in {kwargs}: {err}") from None
+    """The loss registered as ``name`` built with ``kwargs``; unknown names and options raise ValueError."""
+    return LOSSES.build(name, **kwargs)
 
 
 from spikeforge.losses import mpd as _mpd  # noqa: E402,F401  (registers mpd_ding2019)

@@ -43,10 +43,7 @@ def get_method(name: str | Method, **kwargs: Any) -> Method:
         if kwargs:
             raise ValueError(f"get_method: options {sorted(kwargs)} need a method name, got the instance {name!r}")
         return name
-    try:
-        return METHODS.get(name, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"method {name!r}: bad option in {kwargs}: {err}") from None
+    return METHODS.build(name, **kwargs)
 
 
 def list_methods() -> list[str]:

@@ -54,7 +54,7 @@ def create_model(name: str, num_classes: int | None = None, method: Any = "bptt"
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return MODELS.get(name, method=method, **kwargs)
+    return MODELS.build(name, method=method, **kwargs)
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -1,12 +1,12 @@
 """Build a run's parts from a resolved config (:mod:`spikeforge.train.config`): model, data sets, loss.
 
 Each builder passes a free section's keys (all but ``name``) to the registered constructor, which
-rejects what it does not know; the recipe tests call these on fake data, the engine on real data.
+rejects what it does not know (``Registry.build``: a ValueError naming the option and the valid ones); the recipe
+tests call these on fake data, the engine on real data.
 """
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -20,14 +20,6 @@ from spikeforge.models import create_model
 from spikeforge.tools.quantize import prepare_qat
 
 __all__ = ["build_datasets", "build_loss", "build_method", "build_model", "prepare_data"]
-
-
-def _call(what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """``fn(*args, **kwargs)``; a TypeError (an option the constructor does not take) becomes a ValueError naming ``what``."""
-    try:
-        return fn(*args, **kwargs)
-    except TypeError as err:
-        raise ValueError(f"{what}: bad option in {kwargs}: {err}") from None
 
 
 def _options(cfg: dict[str, Any], section: str) -> tuple[str, dict[str, Any]]:
@@ -48,7 +40,7 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
     """``create_model(model.name, method=<method section>, **model options)``; with ``quant.bits`` set,
     prepared for quantization-aware training (``spikeforge.tools.quantize.prepare_qat``)."""
     name, opts = _options(cfg, "model")
-    model = _call(f"model {name!r}", create_model, name, method=build_method(cfg), **opts)
+    model = create_model(name, method=build_method(cfg), **opts)
     if getattr(LOSSES.lookup(cfg["loss"]["name"]), "needs_membrane", False):
         if not hasattr(model, "record_membrane"):
             raise ValueError(f"loss {cfg['loss']['name']!r} needs membrane statistics, which model {name!r} does not record")
@@ -75,19 +67,21 @@ def build_datasets(cfg: dict[str, Any]) -> dict[str, Dataset]:
     name, opts = _options(cfg, "data")
     root = opts.pop("root", None)
     opts.pop("download", None)  # done before, by the engine (prepare_data)
+    if "split" in opts:
+        raise ValueError(f"dataset {name!r}: bad option data.split={opts['split']!r}: a run reads its splits "
+                         "(train, val, test) itself")
     frac = float(cfg["train"]["val_fraction"] or 0.0)
     if not 0.0 <= frac < 1.0:
         raise ValueError(f"train.val_fraction must lie in [0, 1), got {frac}")
-    what = f"data {name!r}"
-    sets = {"test": _call(what, create_dataset, name, root, "test", **opts)}
+    sets = {"test": create_dataset(name, root, "test", **opts)}
     if frac == 0.0:
-        sets["train"] = _call(what, create_dataset, name, root, "train", **opts)
+        sets["train"] = create_dataset(name, root, "train", **opts)
     elif _takes(DATASETS.lookup(name), "val_fraction"):
         opts.setdefault("val_fraction", frac)
-        sets["train"] = _call(what, create_dataset, name, root, "train", **opts)
-        sets["val"] = _call(what, create_dataset, name, root, "val", **opts)
+        sets["train"] = create_dataset(name, root, "train", **opts)
+        sets["val"] = create_dataset(name, root, "val", **opts)
     else:
-        full = _call(what, create_dataset, name, root, "train", **opts)
+        full = create_dataset(name, root, "train", **opts)
         tr, va = train_val_split(len(full), frac, seed=int(cfg["train"]["seed"]))
         sets["train"], sets["val"] = Subset(full, tr.tolist()), Subset(full, va.tolist())
     return {k: sets[k] for k in ("train", "val", "test") if k in sets}

@@ -128,14 +128,25 @@ _WRAPPER_KEYS = ("warmup_steps", "warmup_epochs", "warmup_lr", "lr_noise", "lr_n
 
 def build_optimizer(params: Iterable[nn.Parameter], config: dict[str, Any]) -> torch.optim.Optimizer:
     """The optimizer ``config["name"]`` with the other keys as options; unknown names/options raise ValueError."""
+    _check_optimizer(config)
+    return OPTIMIZERS.build(config, params=params)
+
+
+def _check_optimizer(config: dict[str, Any]) -> None:
     opts = dict(config)
     name = opts.pop("name")
-    builder = OPTIMIZERS.lookup(name)
-    check_options(f"optimizer {name!r}", "optim", builder, opts, skip=("params",))
-    try:
-        return builder(params, **opts)
-    except TypeError as err:
-        raise ValueError(f"optimizer {name!r}: bad option in {opts}: {err}") from None
+    check_options(f"optimizer {name!r}", "optim", OPTIMIZERS.lookup(name), opts, skip=("params",))
+
+
+def _check_schedule(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check a ``schedule`` section; returns (the shape's spec: name and options, the :class:`LRSchedule` keys set).
+    A warm-up or noise key set to None means its default."""
+    spec = {k: v for k, v in config.items() if not (k in _WRAPPER_KEYS and v is None)}
+    wrap = {k: spec.pop(k) for k in _WRAPPER_KEYS if k in spec}
+    name = spec["name"]
+    check_options(f"schedule {name!r}", "schedule", _with_wrapper_keys(SCHEDULES.lookup(name)),
+                  {**{k: v for k, v in spec.items() if k != "name"}, **wrap}, skip=("epochs",))
+    return spec, wrap
 
 
 def _with_wrapper_keys(builder: Callable[..., Any]) -> Callable[..., Any]:
@@ -154,16 +165,8 @@ def _with_wrapper_keys(builder: Callable[..., Any]) -> Callable[..., Any]:
 def build_schedule(optimizer: torch.optim.Optimizer, config: dict[str, Any], epochs: int, steps_per_epoch: int = 1,
                    seed: int = 0) -> LRSchedule:
     """An :class:`LRSchedule` from a ``schedule`` config section; unknown names/options raise ValueError."""
-    opts = dict(config)
-    name = opts.pop("name")
-    wrap = {k: opts.pop(k) for k in _WRAPPER_KEYS if k in opts and opts[k] is not None}
-    builder = SCHEDULES.lookup(name)
-    check_options(f"schedule {name!r}", "schedule", _with_wrapper_keys(builder), {**opts, **wrap}, skip=("epochs",))
-    try:
-        shape = builder(epochs, **opts)
-    except TypeError as err:
-        raise ValueError(f"schedule {name!r}: bad option in {opts}: {err}") from None
-    return LRSchedule(optimizer, shape, epochs, steps_per_epoch, seed=seed, **wrap)
+    spec, wrap = _check_schedule(config)
+    return LRSchedule(optimizer, SCHEDULES.build(spec, epochs=epochs), epochs, steps_per_epoch, seed=seed, **wrap)
 
 
 def check_sections(cfg: dict[str, Any]) -> None:
@@ -172,10 +175,5 @@ def check_sections(cfg: dict[str, Any]) -> None:
     Raises:
         ValueError: an unknown name, an unknown or missing key, or a value of the wrong type, naming the key.
     """
-    opts = dict(cfg["optim"])
-    name = opts.pop("name")
-    check_options(f"optimizer {name!r}", "optim", OPTIMIZERS.lookup(name), opts, skip=("params",))
-    opts = dict(cfg["schedule"])
-    name = opts.pop("name")
-    opts = {k: v for k, v in opts.items() if not (k in _WRAPPER_KEYS and v is None)}
-    check_options(f"schedule {name!r}", "schedule", _with_wrapper_keys(SCHEDULES.lookup(name)), opts, skip=("epochs",))
+    _check_optimizer(cfg["optim"])
+    _check_schedule(cfg["schedule"])

@@ -12,15 +12,9 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from spikeforge.registry import option_names
+
 __all__ = ["check_options", "option_names"]
-
-_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-
-
-def option_names(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> list[str]:
-    """The keyword options of ``fn`` in signature order, without ``skip`` and ``self``."""
-    return [p.name for p in inspect.signature(fn).parameters.values()
-            if p.kind in _NAMED and p.name not in (*skip, "self")]
 
 
 def _describe(hint: Any) -> str:

@@ -87,7 +87,7 @@ def test_missing_file_and_root(tmp_path):
 
 def test_unknown_option_raises(tmp_path):
     write_mnist(tmp_path)
-    with pytest.raises(TypeError, match="colour"):
+    with pytest.raises(ValueError, match=r"dataset 'mnist': bad option in \{.*'colour': True\}: .*colour.*; valid options: "):
         create_dataset("mnist", root=str(tmp_path), colour=True)
 
 

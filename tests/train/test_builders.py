@@ -45,7 +45,7 @@ def test_validation_split_is_carved_from_train():
 
 @pytest.mark.parametrize("key, value, message", [
     ("model.width", 3, "model 'digits_snn': bad option"),
-    ("data.split", "x", "data 'digits': bad option"),
+    ("data.split", "x", "dataset 'digits': bad option data.split='x'"),
     ("method.faithfull", True, "method 'bptt': bad option"),
     ("loss.smoothing", 0.1, "loss 'ce': bad option"),
     ("model.name", None, "model.name must be set"),

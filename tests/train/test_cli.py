@@ -68,7 +68,7 @@ def test_recipes_keep_assumed_and_unverified_visible(capsys):
     (["train", "--model", "resnet999"], "model 'resnet999' is not registered"),
     (["train", "--method", "bpt"], "method 'bpt' is not registered; did you mean: bptt? choose one of: bptt, dsr, ssf"),
     (["train", "--set", "data.name=mnist", "--data-dir", "/nonexistent-dir", "--model", "plif_mnist",
-      "--set", "data.split_seed=null"], "data 'mnist': bad option"),
+      "--set", "data.split_seed=null"], "dataset 'mnist': bad option"),
     (["train", "--resume", "/nonexistent/last.pt"], "checkpoint '/nonexistent/last.pt' does not exist"),
     (["eval", "--checkpoint", "/nonexistent/best.pt"], "does not exist"),
     (["plot", "/nonexistent-run"], "metrics.csv' does not exist"),

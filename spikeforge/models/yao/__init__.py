@@ -1,7 +1,7 @@
 """Yao et al. (ACML 2023): windowed spiking LSTM/CNN/RNN/GRU token mixers at T = 1 (SPEC §7.4).
 
 Registers ``yao_{lstm,cnn,rnn,birnn,gru}_snn`` and ``yao_resmlp12`` in the model registry.
-Registries of its parts: ``CELLS``, ``FUSIONS``, ``ENCODERS``, ``PRESETS``.
+Its parts by name (plain mappings): ``CELLS``, ``FUSIONS``, ``ENCODERS``, ``PRESETS``.
 """
 from spikeforge.models.yao.cells import CELLS
 from spikeforge.models.yao.encoding import ENCODERS

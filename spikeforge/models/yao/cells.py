@@ -1,4 +1,4 @@
-"""Spiking cells of Yao et al.'s token mixer (SPEC §7.4): ``CELLS`` registry.
+"""Spiking cells of Yao et al.'s token mixer (SPEC §7.4): ``CELLS`` (name -> builder).
 
 A cell runs the four windows G1..G4 of one block in turn, each window's neurons starting from a
 membrane fused from earlier ones (:mod:`.fusions`). Its :meth:`SpikingCell.chain` takes the binary
@@ -22,7 +22,7 @@ code's literal order (one call per window); both give identical values.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -31,12 +31,8 @@ from torch import Tensor, nn
 from spikeforge.methods import Method
 from spikeforge.models.yao.fusions import Fusion
 from spikeforge.models.yao.neuron import YaoNeuron
-from spikeforge.registry import Registry
 
 __all__ = ["CELLS", "ConvCell", "RecurrentCell", "SpikingCell"]
-
-CELLS: Registry[SpikingCell] = Registry("yao cell")
-
 
 class SpikingCell(nn.Module):
     """Base class. Attributes: ``out_dim`` (spike channels), ``carries_map`` (uses the previous block's membrane map)."""
@@ -133,31 +129,31 @@ class ConvCell(SpikingCell):
         return torch.stack(s2), None
 
 
-@CELLS.register("lstm")
 def lstm_cell(d: int, h: int, method: Method, **kw: Any) -> RecurrentCell:
     """Bidirectional LSTM (the code's; always bidirectional): out_dim 2h."""
     return RecurrentCell(d, h, nn.LSTM, True, method, **kw)
 
 
-@CELLS.register("rnn")
 def rnn_cell(d: int, h: int, method: Method, **kw: Any) -> RecurrentCell:
     """Unidirectional tanh RNN (Table 2 "RNN", inferred): out_dim h."""
     return RecurrentCell(d, h, nn.RNN, False, method, **kw)
 
 
-@CELLS.register("birnn")
 def birnn_cell(d: int, h: int, method: Method, **kw: Any) -> RecurrentCell:
     """Bidirectional tanh RNN (Table 2 "Bi-RNN", inferred): out_dim 2h."""
     return RecurrentCell(d, h, nn.RNN, True, method, **kw)
 
 
-@CELLS.register("gru")
 def gru_cell(d: int, h: int, method: Method, **kw: Any) -> RecurrentCell:
     """Bidirectional GRU (Table 2 "GRU", inferred; direction assumed as the LSTM's): out_dim 2h."""
     return RecurrentCell(d, h, nn.GRU, True, method, **kw)
 
 
-@CELLS.register("cnn")
 def cnn_cell(d: int, h: int, method: Method, **kw: Any) -> ConvCell:
     """Two conv3x3 + neurons (the code's CNN file): out_dim h."""
     return ConvCell(d, h, method, **kw)
+
+
+#: cell name (``YaoSNN(cell=...)``) -> builder ``(d, h, method, **options) -> SpikingCell``
+CELLS: dict[str, Callable[..., SpikingCell]] = {
+    "lstm": lstm_cell, "rnn": rnn_cell, "birnn": birnn_cell, "gru": gru_cell, "cnn": cnn_cell}

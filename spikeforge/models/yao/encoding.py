@@ -1,4 +1,4 @@
-"""Input encoding of Yao et al.'s spiking cells (SPEC §7.4): ``ENCODERS`` registry.
+"""Input encoding of Yao et al.'s spiking cells (SPEC §7.4): ``ENCODERS`` (name -> class).
 
 Every cell call turns its real-valued window tokens into binary spikes x_b before the LSTM/conv:
 
@@ -16,8 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge.models.yao._spec import from_spec
-from spikeforge.registry import Registry
+from spikeforge.registry import build_from
 
 __all__ = ["ENCODERS", "BernoulliEncoder", "Encoder", "ThresholdEncoder", "get_encoder"]
 
@@ -34,10 +33,6 @@ class Encoder:
         return f"{self.name}()"
 
 
-ENCODERS: Registry[Encoder] = Registry("encoder")
-
-
-@ENCODERS.register("bernoulli")
 class BernoulliEncoder(Encoder):
     """x_b = 1[x > U], U ~ U[0, 1) per element and call. Args: generator: optional ``torch.Generator``."""
 
@@ -51,7 +46,6 @@ class BernoulliEncoder(Encoder):
         return (x.detach() > u).to(x.dtype)
 
 
-@ENCODERS.register("threshold")
 class ThresholdEncoder(Encoder):
     """x_b = 1[x > level]. Args: level: threshold, default 0.5 (the Bernoulli draw's mean)."""
 
@@ -67,7 +61,10 @@ class ThresholdEncoder(Encoder):
         return f"threshold(level={self.level:g})"
 
 
+#: encoder name -> class
+ENCODERS: dict[str, type[Encoder]] = {"bernoulli": BernoulliEncoder, "threshold": ThresholdEncoder}
+
 
 def get_encoder(spec: str | Mapping[str, Any] | Encoder) -> Encoder:
     """An encoder from a name, a mapping ``{"name": ..., **kw}`` or an instance."""
-    return from_spec(ENCODERS, spec, Encoder)
+    return build_from("encoder", ENCODERS, spec)

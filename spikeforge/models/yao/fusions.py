@@ -1,4 +1,4 @@
-"""Membrane-potential fusions of Yao et al. (SPEC §7.4 "MP fusion"): ``FUSIONS`` registry.
+"""Membrane-potential fusions of Yao et al. (SPEC §7.4 "MP fusion"): ``FUSIONS`` (name -> class).
 
 A fusion ``f(a, b)`` turns two membrane potentials (same shape, potential units) into the starting
 potential ``mem_in`` of the next window's neuron. The arguments are in the official code's order
@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from spikeforge.models.yao._spec import from_spec
-from spikeforge.registry import Registry
+from spikeforge.registry import build_from
 
 __all__ = ["FUSIONS", "Fusion", "LinearFusion", "MeanFusion", "SinFusion", "get_fusion"]
 
@@ -37,10 +36,6 @@ class Fusion:
         return f"{self.name}()"
 
 
-FUSIONS: Registry[Fusion] = Registry("fusion")
-
-
-@FUSIONS.register("sin")
 class SinFusion(Fusion):
     """f(a, b) = 2·sin((π/4)·a·cos((π/4)·b)) (the code's; SPEC oracle Y4: f(1, 1) = 1.054499)."""
 
@@ -50,7 +45,6 @@ class SinFusion(Fusion):
         return 2 * torch.sin((math.pi / 4) * a * torch.cos((math.pi / 4) * b))
 
 
-@FUSIONS.register("mean")
 class MeanFusion(Fusion):
     """f(a, b) = (a + b)/2 (the code's CIFAR-100 CNN file)."""
 
@@ -60,7 +54,6 @@ class MeanFusion(Fusion):
         return (a + b) / 2
 
 
-@FUSIONS.register("linear")
 class LinearFusion(Fusion):
     """f(a, b) = a − α·b (paper Eq. 5). Args: alpha: α, required (the paper does not give it)."""
 
@@ -81,7 +74,10 @@ class LinearFusion(Fusion):
         return f"linear(alpha={self.alpha:g})"
 
 
+#: fusion name -> class
+FUSIONS: dict[str, type[Fusion]] = {"sin": SinFusion, "mean": MeanFusion, "linear": LinearFusion}
+
 
 def get_fusion(spec: str | Mapping[str, Any] | Fusion) -> Fusion:
     """A fusion from a name (``"sin"``), a mapping (``{"name": "linear", "alpha": 0.5}``) or an instance."""
-    return from_spec(FUSIONS, spec, Fusion)
+    return build_from("fusion", FUSIONS, spec)

@@ -34,14 +34,15 @@ from spikeforge.models.yao.blocks import Mlp, PatchMerging, WindowMixer, YaoBloc
 from spikeforge.models.yao.cells import CELLS, SpikingCell
 from spikeforge.models.yao.encoding import Encoder, get_encoder
 from spikeforge.models.yao.fusions import Fusion, get_fusion
-from spikeforge.registry import Registry
+from spikeforge.registry import lookup_in
 
 __all__ = ["PRESETS", "YaoSNN", "block_kinds"]
 
 #: preset name -> the options it fixes (explicit arguments win)
-PRESETS: Registry[dict[str, Any]] = Registry("yao preset")
-PRESETS.register("code", lambda: {"fusion": "sin", "region_threshold": None, "encode": "bernoulli"})
-PRESETS.register("paper", lambda: {"fusion": "sin", "region_threshold": 0.1, "encode": "bernoulli"})
+PRESETS: dict[str, dict[str, Any]] = {
+    "code": {"fusion": "sin", "region_threshold": None, "encode": "bernoulli"},
+    "paper": {"fusion": "sin", "region_threshold": 0.1, "encode": "bernoulli"},
+}
 
 
 def block_kinds(depths: Sequence[int]) -> list[list[str]]:
@@ -91,7 +92,7 @@ class YaoSNN(YaoModel):
                              f"got dims={dims}, depths={depths}")
         if any(b != 2 * a for a, b in pairwise(dims)):
             raise ValueError(f"{self.name}: PatchMerging doubles the width; dims must double stage by stage, got {dims}")
-        opts = PRESETS.get(preset)
+        opts = lookup_in("yao preset", PRESETS, preset)
         self.preset = preset
         self.fusion = get_fusion(fusion if fusion is not None else opts["fusion"])
         self.encoder = get_encoder(encode if encode is not None else opts["encode"])
@@ -100,7 +101,8 @@ class YaoSNN(YaoModel):
         rates = torch.linspace(0, float(drop_path_rate), sum(depths)).tolist()
 
         def make_cell(d: int) -> SpikingCell:
-            return CELLS.get(cell, d=d, h=d, method=self.method, neuron=neuron, batch_windows=batch_windows)
+            return lookup_in("yao cell", CELLS, cell)(d=d, h=d, method=self.method, neuron=neuron,
+                                                      batch_windows=batch_windows)
 
         self.carries_map = make_cell(1).carries_map  # a probe: recurrent cells carry a membrane map
         self.stem = nn.Conv2d(in_chans, dims[0], kernel_size=2, stride=2)

@@ -18,30 +18,31 @@ where it writes 1.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-from spikeforge.registry import Registry
+from spikeforge.registry import lookup_in
 
 __all__ = ["WINDOW_KINDS", "condense", "partition", "region_threshold", "window_size"]
 
-#: window kind name -> ``fn(L) -> (ws, w_o)``: window side and overlap (pixels) for a map side L
-WINDOW_KINDS: Registry[tuple[int, int]] = Registry("window kind")
 
-
-@WINDOW_KINDS.register("quadrant")
 def _quadrant(L: int) -> tuple[int, int]:
     if L < 2 or L % 2:
         raise ValueError(f"quadrant windows need an even map side L >= 2, got L={L}")
     return L // 2, 0
 
 
-@WINDOW_KINDS.register("dilated")
 def _dilated(L: int) -> tuple[int, int]:
     if L < 4 or L % 4:
         raise ValueError(f"dilated windows need a map side L divisible by 4 (M = 3L/4, w_o = 2M - L), got L={L}")
     M = 3 * L // 4
     return M, 2 * M - L
+
+
+#: window kind name -> ``fn(L) -> (ws, w_o)``: window side and overlap (pixels) for a map side L
+WINDOW_KINDS: dict[str, Callable[[int], tuple[int, int]]] = {"quadrant": _quadrant, "dilated": _dilated}
 
 
 def window_size(L: int, kind: str) -> tuple[int, int]:
@@ -50,7 +51,7 @@ def window_size(L: int, kind: str) -> tuple[int, int]:
     Raises:
         ValueError: unknown ``kind``, or an L the kind cannot split (odd L; L % 4 != 0 for dilated).
     """
-    return WINDOW_KINDS.get(kind, L=int(L))
+    return lookup_in("window kind", WINDOW_KINDS, kind)(int(L))
 
 
 def _side(x: Tensor, who: str) -> int:
