@@ -3,6 +3,9 @@
 Importing this package registers every dataset: ``digits`` (embedded), ``mnist``, ``fmnist``,
 ``cifar10``, ``cifar100``, ``tiny_imagenet``, ``imagenet`` (static images) and ``nmnist``,
 ``dvs128_gesture``, ``cifar10_dvs`` (event streams integrated into frames).
+
+Stands beside the model stack on the core alone (``registry``): it never imports neurons, layers, methods,
+models or training.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 ``out`` is a :class:`~spikeforge.output.ModelOutput` or logits ``[B, K]`` (``tet``: also the
 per-step tensor ``[T, B, K]``); ``target`` ``[B]`` int64. ``ce``, ``mse_onehot`` here; ``tet``,
 ``tet_ce`` in :mod:`.tet`; ``mpd_ding2019`` (the RecDis stand-in) in :mod:`.mpd`.
+
+Imports the core (``ModelOutput`` from :mod:`spikeforge.output`) and ``neuron`` only; never ``models`` (a loss
+reads what a model returns, not the zoo), ``tools``, ``train`` or the commands.
 """
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Training methods (``get_method(name, **kw)``): ``bptt``, ``ssf``, ``dsr`` — same forward, different backward."""
+"""Training methods (``get_method(name, **kw)``): ``bptt``, ``ssf``, ``dsr`` — same forward, different backward.
+
+Owns ``Method`` (which neurons and head a model gets, how its input enters) and the bptt / ssf / dsr backward
+rules. The two-stream machinery the rules use is :mod:`spikeforge.streams`, the neurons :mod:`spikeforge.neuron`.
+Imports the core and ``neuron`` only; never ``layers``, ``models`` or anything above them.
+"""
 from __future__ import annotations
 
 from typing import Any

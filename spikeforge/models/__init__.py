@@ -1,4 +1,8 @@
-"""Model zoo: ``create_model(name, num_classes=None, method="bptt", **kw)`` and ``list_models()``."""
+"""Model zoo: ``create_model(name, num_classes=None, method="bptt", **kw)`` and ``list_models()``.
+
+Owns the architectures (SPEC §7) and their heads; the method a model is built with decides its neurons and head.
+Imports the core, ``neuron``, ``layers`` and ``methods``; never ``losses``, ``tools``, ``train`` or the commands.
+"""
 from __future__ import annotations
 
 import textwrap

@@ -7,7 +7,8 @@
 - :mod:`spikeforge.tools.figures` — figures of arrays (rates per layer, rate maps, rasters).
 
 Everything here takes a model (or tensors), never a training run: the commands that read a run or a
-checkpoint (``spikeforge analyze | quantize | energy | export``) are :mod:`spikeforge.commands`.
+checkpoint (``spikeforge analyze | quantize | energy | export``) are :mod:`spikeforge.commands`. Imports the
+library below it (core, ``neuron``, ``layers``); never ``train`` or the commands.
 """
 from spikeforge.tools.energy import count_energy
 from spikeforge.tools.monitor import Monitor
