@@ -58,11 +58,11 @@ class SSFRule:
             raise ValueError(f"ssf: slope must be one of {', '.join(SLOPES)}, got {slope!r}")
         self.faithful, self.slope = faithful, slope
 
-    def flow_weights(self, node: BaseNode, T: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(weights [T] from the node's own λ, κ, V_th), no gradient."""
+    def flow_weights(self, node: BaseNode, T: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(weights [T] from the node's own λ, and λ, κ, V_th themselves), no gradient."""
         decay, gain = (c.detach() for c in node.coefficients(like))
         vth = node.threshold(like).detach()
-        return decay_weights(decay, T, dtype=like.dtype, device=like.device), gain, vth
+        return decay_weights(decay, T, dtype=like.dtype, device=like.device), decay, gain, vth
 
     def slope_mask(self, fi: Tensor, vth: Tensor) -> Tensor:
         """∂FO/∂FI: 1[0 < FI < V_th] (``slope="clamp"``: divided by V_th)."""
@@ -74,7 +74,7 @@ class SSFRule:
 
     def flows(self, node: BaseNode, x_seq: Tensor, spikes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """(weights [T], FI value, FO value, ∂FO/∂FI mask, κ) from the node's own λ and κ (no gradient)."""
-        w, gain, vth = self.flow_weights(node, x_seq.shape[0], x_seq)
+        w, _, gain, vth = self.flow_weights(node, x_seq.shape[0], x_seq)
         fi = gain * aggregate(x_seq, w)
         fo = aggregate(spikes, w)
         return w, fi, fo, self.slope_mask(fi, vth), gain
@@ -93,8 +93,8 @@ class SSFRule:
 
     def one_step(self, node: BaseNode, x: Dual) -> Dual:
         with torch.no_grad():
-            w, gain, vth = self.flow_weights(node, x.T, x.flow.detach())
-            fired = fire_lazy(node, x.seq, w, x.flow.dtype)
+            w, decay, gain, vth = self.flow_weights(node, x.T, x.flow.detach())
+            fired = fire_lazy(node, x.seq, w, x.flow.dtype, (decay, gain, vth))
             fi_value = gain * fired.input_sum
             inside = (fi_value > 0) & (fi_value < vth)
         if fired.membrane is not None:

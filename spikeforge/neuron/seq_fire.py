@@ -39,14 +39,17 @@ class FireResult(NamedTuple):
 
 
 @torch.no_grad()
-def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype) -> FireResult:
+def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype,
+              constants: tuple[Tensor, Tensor, Tensor] | None = None) -> FireResult:
     """Spikes of ``node`` (a :class:`~spikeforge.neuron.node.BaseNode`) for input ``x`` ``[T, B, ...]``
     and the ``weights`` ``[T]``-weighted sums of input and spikes, computed in ``dtype``; with a membrane
-    recorder attached to the node, also the per-channel statistics of H − V_th (values only)."""
+    recorder attached to the node, also the per-channel statistics of H − V_th (values only). ``constants``:
+    the node's (λ, κ, V_th) as 0-dim tensors in ``dtype`` when the caller has made them already."""
     weights = weights.to(dtype)
-    like = weights[:0]  # the dtype and device of the computation
-    decay, gain = node.coefficients(like)
-    vth = node.threshold(like)
+    if constants is None:
+        like = weights[:0]  # the dtype and device of the computation
+        constants = (*node.coefficients(like), node.threshold(like))
+    decay, gain, vth = constants
     if node.membrane_sink is not None:
         return _fire_recording(node, x, weights, dtype, decay, gain, vth)
     source, affine = x, None

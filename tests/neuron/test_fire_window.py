@@ -21,7 +21,6 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from spikeforge.neuron import surrogate  # noqa: E402
 from spikeforge.neuron.kernels import KERNELS, WindowState  # noqa: E402
-from spikeforge.neuron.kernels import cpu as cpu_kernel  # noqa: E402
 from spikeforge.neuron.kernels.base import NeuronRule  # noqa: E402
 
 T = 7
@@ -30,14 +29,6 @@ NEURONS = {"lif": (0.75, 1.0), "if": (1.0, 1.0), "lif_gain": (0.6, 0.7)}  # (λ,
 RESETS = {"hard0": 0.0, "hard-0.2": -0.2, "soft": None}
 FIRING = {"ge": (False, 1.0), "strict": (True, 1.0), "r0.4": (False, 0.4)}  # (strict, fire_ratio)
 WINDOWS = {"n1": 1, "n3": 3, "nT": T}
-
-
-@pytest.fixture(scope="module")
-def cpu_built():
-    try:
-        cpu_kernel.build_op()
-    except RuntimeError as exc:
-        pytest.skip(f"the cpu kernel cannot be built here: {exc}")
 
 
 @pytest.fixture(scope="module")

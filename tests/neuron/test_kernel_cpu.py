@@ -28,15 +28,6 @@ STEPS = [1, 2, 7, 32]
 NEAR = 1e-6  # |H - V_th| below this counts as "at the threshold"
 
 
-@pytest.fixture(scope="module")
-def built():
-    """Build (or load) the extension once; skip the comparisons where it cannot be built."""
-    try:
-        cpu_kernel.build_op()
-    except RuntimeError as exc:
-        pytest.skip(f"the cpu kernel cannot be built here: {exc}")
-
-
 def make_case(index: int) -> dict:
     """Every surrogate x reset x detach twice (once with the default alpha, once with another); the
     other options drawn from a generator seeded by ``index`` (deterministic)."""
@@ -164,12 +155,12 @@ def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_matches_reference(built, case):
+def test_matches_reference(cpu_built, case):
     compare(case)
 
 
 @pytest.fixture
-def baseline_simd(built):
+def baseline_simd(cpu_built):
     """Force the baseline-ISA kernels (what a CPU without AVX2 runs), restoring the choice after."""
     before = cpu_kernel.simd_level()
     cpu_kernel.simd_level(0)
@@ -184,17 +175,17 @@ def test_matches_reference_baseline_simd(baseline_simd, case):
 
 
 @pytest.mark.parametrize("index", [2, 13, 29, 47])
-def test_matches_reference_float64(built, index):
+def test_matches_reference_float64(cpu_built, index):
     compare(CASES[index], dtype=torch.float64, rtol=1e-10, atol_rel=1e-12)
 
 
-def test_larger_layer_spans_threads(built):
+def test_larger_layer_spans_threads(cpu_built):
     """Enough neurons that the work is split over threads and over several blocks per thread."""
     case = dict(make_case(7), steps=9, shape=(5, 2000), learn="all", v_init=True, return_v=True)
     compare(case)
 
 
-def test_auto_picks_cpu(built):
+def test_auto_picks_cpu(cpu_built):
     rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogates.get("atan"))
     x = torch.randn(3, 4)
     assert KERNELS.get("auto").choose(x, rule).name == "cpu"
@@ -203,7 +194,7 @@ def test_auto_picks_cpu(built):
     assert KERNELS.get("auto").choose(x, plain).name == "torch"
 
 
-def test_rejects_what_it_cannot_run(built):
+def test_rejects_what_it_cannot_run(cpu_built):
     x = torch.randn(3, 4)
     plain = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
     one = torch.tensor(1.0)
@@ -233,7 +224,7 @@ def _node_pair(make, x, loss_w, v_init=None):
     return out["torch"], out["cpu"]
 
 
-def test_lif_node(built):
+def test_lif_node(cpu_built):
     torch.manual_seed(1)
     x = torch.randn(6, 3, 10) + 0.8
     ref, got = _node_pair(lambda b: LIFNode(tau=2.0, backend=b, detach_reset=False), x, torch.randn(3, 10))
@@ -241,7 +232,7 @@ def test_lif_node(built):
     torch.testing.assert_close(got[1], ref[1], rtol=1e-5, atol=1e-6 * float(ref[1].abs().max()))
 
 
-def test_lif_node_return_v_and_v_init(built):
+def test_lif_node_return_v_and_v_init(cpu_built):
     torch.manual_seed(2)
     x, v0 = torch.randn(5, 2, 7) * 0.8 + 0.5, torch.randn(2, 7) * 0.3
     make = lambda b: LIFNode(decay=0.9, input_gain=0.7, v_reset=None, return_v=True, backend=b)  # noqa: E731
@@ -251,7 +242,7 @@ def test_lif_node_return_v_and_v_init(built):
         torch.testing.assert_close(got[i], ref[i], rtol=1e-5, atol=1e-6 * float(ref[i].abs().max()))
 
 
-def test_plif_node(built):
+def test_plif_node(cpu_built):
     torch.manual_seed(3)
     x = torch.randn(8, 4, 12) + 0.9
     ref, got = _node_pair(lambda b: PLIFNode(init_tau=3.0, backend=b), x, torch.rand(4, 12) + 0.2)
@@ -262,7 +253,7 @@ def test_plif_node(built):
     assert ref[3]["w"].abs() > 1e-3
 
 
-def test_if_node_learnable_threshold(built):
+def test_if_node_learnable_threshold(cpu_built):
     torch.manual_seed(4)
     x = torch.randn(7, 3, 9) * 0.7 + 0.3
     make = lambda b: IFNode(backend=b, learnable_threshold=True, surrogate_function="sigmoid")  # noqa: E731
@@ -272,7 +263,7 @@ def test_if_node_learnable_threshold(built):
     torch.testing.assert_close(got[3]["v_threshold"], ref[3]["v_threshold"], rtol=1e-4, atol=1e-6)
 
 
-def test_bf16_input_computed_in_fp32(built):
+def test_bf16_input_computed_in_fp32(cpu_built):
     torch.manual_seed(5)
     x32 = (torch.randn(6, 2, 8) + 0.8).bfloat16().float()  # exactly representable in bf16
     x16 = x32.bfloat16().requires_grad_(True)
@@ -303,7 +294,7 @@ def _compile_check(backend: str):
         torch.testing.assert_close(g, p.grad)
 
 
-def test_torch_compile_aot_eager(built):
+def test_torch_compile_aot_eager(cpu_built):
     """Dynamo + AOTAutograd through the custom ops (fake impls, registered autograd), full graph."""
     torch._dynamo.reset()
     _compile_check("aot_eager")
@@ -325,7 +316,7 @@ print("ok")
 """
 
 
-def test_first_use_under_fullgraph_compile(built):
+def test_first_use_under_fullgraph_compile(cpu_built):
     """A fresh process whose first use of the kernel is inside torch.compile(fullgraph=True): the build
     runs at trace time (the builder is marked constant for Dynamo), not as a graph break."""
     marked = lambda: None  # noqa: E731
@@ -338,7 +329,7 @@ def test_first_use_under_fullgraph_compile(built):
 
 
 @pytest.mark.slow
-def test_torch_compile_inductor(built):
+def test_torch_compile_inductor(cpu_built):
     """The default backend (about 30 s cold here: inductor compiles the surrounding graph)."""
     torch._dynamo.reset()
     _compile_check("inductor")
