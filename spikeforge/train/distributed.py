@@ -85,9 +85,17 @@ def setup(device: str, backend: str | None = None) -> Dist:
     return Dist(world, rank, local, dev)
 
 
-def teardown(d: Dist) -> None:
+def teardown(d: Dist, finished: bool = False) -> None:
+    """Destroy the process group. ``finished``: every rank got through (a normal end): wait for all of them first,
+    so that no rank closes its connections while another still has a collective in flight (a gloo peer then
+    aborts the process, "terminate called without an active exception"). Not after an error or an interrupt:
+    a rank that stopped there would wait for peers that may never arrive."""
     if d.active and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if finished:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(values: list[float], d: Dist) -> list[float]:

@@ -254,10 +254,13 @@ def train(cfg: dict[str, Any], log: Callable[[str], None] = print, resume: str |
     if cfg["train"].get("threads"):
         torch.set_num_threads(int(cfg["train"]["threads"]))  # train.threads: this process's torch CPU threads
     d = setup(str(cfg["train"]["device"]), cfg["train"].get("dist_backend"))
+    finished = False
     try:
-        return _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after, overwrite)
+        result = _train(cfg, d, log if d.main else (lambda *_: None), resume, stop_after, overwrite)
+        finished = True
+        return result
     finally:
-        teardown(d)
+        teardown(d, finished)
 
 
 def _train(cfg: dict[str, Any], d: Dist, log: Callable[[str], None], resume: str | Path | None,
