@@ -11,6 +11,7 @@ from spikeforge.streams.budget import WindowBudget, device_budget
 from spikeforge.streams.dual import Dual, uniform_weights
 from spikeforge.streams.lazy import LazySeq
 from spikeforge.neuron.factory import make_node
+from spikeforge.neuron.grad_rule import GradRule, SurrogateBPTT
 
 __all__ = ["Method"]
 
@@ -33,7 +34,8 @@ class Method:
             (default): sized by the device (64 MiB on the CPU; on CUDA the window budget).
 
     A model builder calls :meth:`make_neuron` for every spiking layer and :meth:`enter` on its input;
-    nothing else in a model depends on the method.
+    nothing else in a model depends on the method. The neurons it makes receive the method's
+    :attr:`grad_rule` when they are built (:mod:`spikeforge.neuron.grad_rule`).
     """
 
     name: ClassVar[str]
@@ -48,6 +50,8 @@ class Method:
         self.window_bytes = None if window_mb is None else max(1, int(float(window_mb) * 2**20))
         self.store_bytes = None if store_mb is None else int(float(store_mb) * 2**20)
         self._device_budgets: dict[torch.device, WindowBudget] = {}
+        #: the backward the neurons of this method get (one object, shared by every neuron it makes)
+        self.grad_rule: GradRule = SurrogateBPTT()
 
     def window_budget(self, device: torch.device) -> WindowBudget:
         """The windows for ``device``: the explicit ``window_mb``/``store_mb``, the rest from the device, taken
@@ -65,12 +69,9 @@ class Method:
         return False
 
     def make_neuron(self, config: Mapping[str, Any] | None = None, dsr: Mapping[str, Any] | None = None) -> nn.Module:
-        """A spiking layer for this method from a neuron config (``dsr``: the DSR form, used by ``dsr`` only)."""
-        return self.attach(make_node(config))
-
-    def attach(self, node: nn.Module) -> nn.Module:
-        """Set the node's gradient rule (none for BPTT); returns the node."""
-        return node
+        """A spiking layer for this method from a neuron config (``dsr``: the DSR form, used by ``dsr`` only),
+        built with the method's :attr:`grad_rule`."""
+        return make_node(config, grad_rule=self.grad_rule)
 
     def output_neuron(self, make_neuron: Callable[[], nn.Module], hidden_decay: float) -> tuple[nn.Module, float]:
         """The output spiking layer of a head that ends in one, and the readout decay λ_r that turns the
@@ -95,4 +96,4 @@ class Method:
         return x
 
     def __repr__(self) -> str:
-        return f"{self.name}(faithful={self.faithful})" if self.faithful else f"{self.name}()"
+        return repr(self.grad_rule)

@@ -27,8 +27,8 @@ from torch import Tensor, nn
 from spikeforge.methods.base import Method
 from spikeforge.methods.registry import METHODS
 from spikeforge.neuron.dsr import KINDS, LIF_PRESETS, DSRNode, dsr_lif_preset
-from spikeforge.neuron.membrane import channel_stats, flow_stats
-from spikeforge.neuron.seq_fire import fire_lazy
+from spikeforge.neuron.grad_rule import OneStepRule
+from spikeforge.neuron.seq_fire import FireResult, fire_lazy
 from spikeforge.streams.dual import Dual, aggregate, masked_flow
 
 __all__ = ["DSR", "DSRNode", "DSRRule", "LIF_PRESETS", "dsr_lif_preset"]  # the node and presets live in neuron.dsr
@@ -54,11 +54,19 @@ class _PerStepRepresentationGrad(torch.autograd.Function):
         return gx, gvth.reshape(()), None, None, None, None, None, None
 
 
-class DSRRule:
-    """The DSR backward for one :class:`DSRNode` (set as ``node.grad_rule`` by :class:`DSR`)."""
+class DSRRule(OneStepRule):
+    """The DSR backward of one :class:`DSRNode` (the :class:`~spikeforge.neuron.grad_rule.GradRule` that
+    :class:`DSR` gives the neurons it builds). Args: ``faithful``, ``exact_vth_grad``."""
+
+    name = "dsr"
 
     def __init__(self, faithful: bool = False, exact_vth_grad: bool = False) -> None:
-        self.faithful, self.exact_vth_grad = faithful, exact_vth_grad
+        super().__init__(faithful)
+        self.exact_vth_grad = bool(exact_vth_grad)
+
+    def check(self, node: nn.Module) -> None:
+        if not isinstance(node, DSRNode):
+            raise ValueError(f"dsr: needs DSRNode neurons (soft reset, alpha-firing, learnable V_th); got {type(node).__name__}")
 
     def masks(self, node: DSRNode, rate_in: Tensor, vth: Tensor) -> tuple[Tensor, Tensor, float]:
         """(input mask scaled by ∂o/∂Ī, V_th mask, V_th-gradient factor) at the input rate, no gradient."""
@@ -82,44 +90,27 @@ class DSRRule:
         o = aggregate(spikes, w) * node.spike_value(x_seq).detach()
         return (w, rate_in, o, *self.masks(node, rate_in, vth))
 
-    def __call__(self, node: DSRNode, x: Tensor | Dual, v_init: Tensor | None = None):
-        if v_init is not None:
-            raise ValueError("DSRNode: dsr starts every neuron from rest; v_init is not supported")
-        node.clamp_threshold()
-        if isinstance(x, Dual):
-            return self.one_step(node, x)
-        if self.faithful and torch.is_grad_enabled():
-            return self.per_step(node, x)
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise ValueError("DSRNode was built for dsr (one-step): pass a Dual (the model's enter() does) or run under "
-                             "torch.no_grad(); a plain tensor would silently train with BPTT")
-        with torch.no_grad():
-            return node.bptt_forward(x)
-
-    def one_step(self, node: DSRNode, x: Dual) -> Dual:
+    def one_step(self, node: DSRNode, x: Dual, record: bool) -> tuple[Dual, FireResult]:
         with torch.no_grad():
             like = x.flow.detach()
             w = node.weights(x.T, like)
-            fired = fire_lazy(node, x.seq, w, like.dtype)
+            fired = fire_lazy(node, x.seq, w, like.dtype, record=record)
             value = node.spike_value(like).detach()
             m_in, m_th, in_scale, th_scale = self.bool_masks(node, fired.input_sum, node.threshold(like).detach())
             y = fired.spikes.map(lambda s: s * value, like.shape, like.dtype)
-        if fired.membrane is not None:
-            node.membrane_sink.add(*flow_stats(*fired.membrane, x.flow))
         # ∂o/∂flow = 1[mask]·(1 or 1/τ), ∂o/∂V_th = 1[rate above threshold]·(1, Δt or 1/Δt); bool masks saved
         out = masked_flow(fired.spike_sum * value, x.flow, m_in, in_scale, node.threshold(x.flow), m_th, th_scale)
-        return Dual(y, out, w)
+        return Dual(y, out, w), fired
 
-    def per_step(self, node: DSRNode, x: Tensor) -> Tensor:
+    def per_step(self, node: DSRNode, x: Tensor, spikes: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
-            spikes, v = node.run_kernel(x.detach(), return_v=node.membrane_sink is not None)
             w, _, _, m_in, m_th, th_scale = self.representation(node, x.detach(), spikes)
             y = spikes * node.spike_value(x)
-        if v is not None:
-            membrane = channel_stats(node.charge(x.detach(), v) - node.threshold(v))
-            node.membrane_sink.add(*flow_stats(*membrane, aggregate(x, w)))
         in_scale = 1.0  # IF: G/T; LIF: G/(τ·T), the 1/τ is inside m_in
-        return _PerStepRepresentationGrad.apply(x, node.v_threshold, y, w, m_in, m_th, in_scale, th_scale)
+        return _PerStepRepresentationGrad.apply(x, node.v_threshold, y, w, m_in, m_th, in_scale, th_scale), w
+
+    def options(self) -> list[str]:
+        return super().options() + (["exact_vth_grad=True"] if self.exact_vth_grad else [])
 
 
 @METHODS.register("dsr")
@@ -133,7 +124,7 @@ class DSR(Method):
     def __init__(self, faithful: bool = False, exact_vth_grad: bool = False, window_mb: float | None = None,
                  store_mb: float | None = None) -> None:
         super().__init__(faithful, window_mb, store_mb)
-        self.rule = DSRRule(faithful, exact_vth_grad)
+        self.grad_rule = DSRRule(faithful, exact_vth_grad)
 
     @property
     def one_step(self) -> bool:
@@ -150,22 +141,10 @@ class DSR(Method):
                     f"dsr: a neuron of kind {kind!r} with v_reset={cfg.get('v_reset', 0.0)!r} cannot take the DSR form "
                     "(soft reset, alpha-firing, learnable V_th); the model must give a DSR neuron config")
             dsr = {"kind": kind}
-        return self.attach(DSRNode(**dict(dsr)))
+        return DSRNode(**dict(dsr), grad_rule=self.grad_rule)
 
     def output_neuron(self, make_neuron, hidden_decay: float) -> tuple[nn.Module, float]:
         """The DSR head ends in a spiking layer whose representation o is the logits (SPEC §5 "Loss"): the
         readout's λ_r is that neuron's λ (1 for IF, β for LIF), so the normalised final potential is o."""
         node = make_neuron()
         return node, (1.0 if node.kind == "if" else node.beta)
-
-    def attach(self, node: nn.Module) -> nn.Module:
-        if not isinstance(node, DSRNode):
-            raise ValueError(f"dsr: needs DSRNode neurons (soft reset, alpha-firing, learnable V_th); got {type(node).__name__}")
-        node.grad_rule = self.rule
-        return node
-
-    def __repr__(self) -> str:
-        opts = [f"faithful={self.faithful}"] if self.faithful else []
-        if self.rule.exact_vth_grad:
-            opts.append("exact_vth_grad=True")
-        return f"dsr({', '.join(opts)})"

@@ -13,11 +13,10 @@ FO = Σ w_t·o[t],
   ∂L/∂I[t] = (Σ_s w_s·g[s])·mask with g[s] = ∂L/∂o[s]; T× the backward cost.
 
 Neurons must reset to 0 (hard) or by V_th (soft); V_th is not trained; PLIF's ``w`` has no temporal
-path here and is frozen (a warning says so).
+path here and is frozen when the neuron is built (a warning says so).
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -25,10 +24,10 @@ from torch import Tensor, nn
 
 from spikeforge.methods.base import Method
 from spikeforge.streams.dual import Dual, aggregate, decay_weights, masked_flow
-from spikeforge.neuron.seq_fire import fire_lazy
 from spikeforge.methods.registry import METHODS
-from spikeforge.neuron.membrane import channel_stats, flow_stats
-from spikeforge.neuron.node import BaseNode, PLIFNode
+from spikeforge.neuron.grad_rule import OneStepRule
+from spikeforge.neuron.node import BaseNode
+from spikeforge.neuron.seq_fire import FireResult, fire_lazy
 
 __all__ = ["SSF", "SSFRule"]
 
@@ -50,13 +49,27 @@ class _PerStepFlowGrad(torch.autograd.Function):
         return (g_flow * scaled_mask).unsqueeze(0).expand_as(g).contiguous(), None, None, None
 
 
-class SSFRule:
-    """The SSF backward for one neuron (set as ``node.grad_rule`` by :class:`SSF`)."""
+class SSFRule(OneStepRule):
+    """The SSF backward of one neuron (the :class:`~spikeforge.neuron.grad_rule.GradRule` that :class:`SSF` gives
+    the neurons it builds). Args: ``faithful``, ``slope`` ("one" | "clamp")."""
+
+    name = "ssf"
+    trains_decay = False  # PLIF's w has no temporal path under ssf: the node freezes it
 
     def __init__(self, faithful: bool = False, slope: str = "one") -> None:
         if slope not in SLOPES:
             raise ValueError(f"ssf: slope must be one of {', '.join(SLOPES)}, got {slope!r}")
-        self.faithful, self.slope = faithful, slope
+        super().__init__(faithful)
+        self.slope = slope
+
+    def check(self, node: nn.Module) -> None:
+        if not isinstance(node, BaseNode):
+            raise ValueError(f"ssf: cannot train {type(node).__name__}; expected a spiking neuron")
+        if node.rule.v_reset not in (None, 0.0) or node.rule.fire_ratio != 1.0:
+            raise ValueError(f"ssf: neurons must reset to 0 or by V_th and fire at V_th (SPEC §4); got "
+                             f"v_reset={node.rule.v_reset}, fire_ratio={node.rule.fire_ratio:g}")
+        if node.learnable_threshold:
+            raise ValueError("ssf: V_th is not trained under ssf; build the neuron without learnable_threshold")
 
     def flow_weights(self, node: BaseNode, T: int, like: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(weights [T] from the node's own λ, and λ, κ, V_th themselves), no gradient."""
@@ -79,37 +92,26 @@ class SSFRule:
         fo = aggregate(spikes, w)
         return w, fi, fo, self.slope_mask(fi, vth), gain
 
-    def __call__(self, node: BaseNode, x: Tensor | Dual, v_init: Tensor | None = None):
-        if v_init is not None:
-            raise ValueError(f"{type(node).__name__}: ssf starts every neuron from rest; v_init is not supported")
-        if isinstance(x, Dual):
-            return self.one_step(node, x)
-        if self.faithful and torch.is_grad_enabled():
-            return self.per_step(node, x)
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise ValueError(f"{type(node).__name__} was built for ssf (one-step): pass a Dual (the model's enter() does) "
-                             "or run under torch.no_grad(); a plain tensor would silently train with BPTT")
-        return node.bptt_forward(x)
+    def flow_input(self, node: BaseNode, flow: Tensor) -> Tensor:
+        """FI's flow: κ·flow (the charge the neuron integrates)."""
+        return node.coefficients(flow)[1].detach() * flow
 
-    def one_step(self, node: BaseNode, x: Dual) -> Dual:
+    def one_step(self, node: BaseNode, x: Dual, record: bool) -> tuple[Dual, FireResult]:
         with torch.no_grad():
             w, decay, gain, vth = self.flow_weights(node, x.T, x.flow.detach())
-            fired = fire_lazy(node, x.seq, w, x.flow.dtype, (decay, gain, vth))
+            fired = fire_lazy(node, x.seq, w, x.flow.dtype, (decay, gain, vth), record)
             fi_value = gain * fired.input_sum
             inside = (fi_value > 0) & (fi_value < vth)
-        if fired.membrane is not None:
-            node.membrane_sink.add(*flow_stats(*fired.membrane, gain * x.flow))
         # ∂FO/∂flow = κ·1[0 < FI < V_th]·slope, the mask kept as bool
-        return Dual(fired.spikes, masked_flow(fired.spike_sum, x.flow, inside, gain * self.slope_scale(vth)), w)
+        return Dual(fired.spikes, masked_flow(fired.spike_sum, x.flow, inside, gain * self.slope_scale(vth)), w), fired
 
-    def per_step(self, node: BaseNode, x: Tensor) -> Tensor:
+    def per_step(self, node: BaseNode, x: Tensor, spikes: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
-            spikes, v = node.run_kernel(x.detach(), return_v=node.membrane_sink is not None)
             w, _, _, mask, gain = self.flows(node, x.detach(), spikes)
-        if v is not None:
-            membrane = channel_stats(node.charge(x.detach(), v) - node.threshold(v))
-            node.membrane_sink.add(*flow_stats(*membrane, gain * aggregate(x, w)))
-        return _PerStepFlowGrad.apply(x, spikes, w, gain * mask)
+        return _PerStepFlowGrad.apply(x, spikes, w, gain * mask), w
+
+    def options(self) -> list[str]:
+        return super().options() + ([f"slope={self.slope!r}"] if self.slope != "one" else [])
 
 
 @METHODS.register("ssf")
@@ -123,7 +125,7 @@ class SSF(Method):
     def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float | None = None,
                  store_mb: float | None = None) -> None:
         super().__init__(faithful, window_mb, store_mb)
-        self.rule = SSFRule(faithful, slope)
+        self.grad_rule = SSFRule(faithful, slope)
 
     @property
     def one_step(self) -> bool:
@@ -136,22 +138,3 @@ class SSF(Method):
 
     def readout_decay(self, hidden_decay: float) -> float:
         return hidden_decay
-
-    def attach(self, node: nn.Module) -> nn.Module:
-        if not isinstance(node, BaseNode):
-            raise ValueError(f"ssf: cannot attach to {type(node).__name__}; expected a spiking neuron")
-        if node.rule.v_reset not in (None, 0.0) or node.rule.fire_ratio != 1.0:
-            raise ValueError(f"ssf: neurons must reset to 0 or by V_th and fire at V_th (SPEC §4); got {node!r}")
-        if node.learnable_threshold:
-            raise ValueError("ssf: V_th is not trained under ssf; build the neuron without learnable_threshold")
-        if isinstance(node, PLIFNode):
-            warnings.warn("ssf: PLIF's w has no temporal path under ssf; it is frozen", UserWarning, stacklevel=3)
-            node.w.requires_grad_(False)
-        node.grad_rule = self.rule
-        return node
-
-    def __repr__(self) -> str:
-        opts = [f"faithful={self.faithful}"] if self.faithful else []
-        if self.rule.slope != "one":
-            opts.append(f"slope={self.rule.slope!r}")
-        return f"ssf({', '.join(opts)})"

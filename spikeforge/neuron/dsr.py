@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from spikeforge.neuron.grad_rule import GradRule
 from spikeforge.neuron.node import BaseNode
 from spikeforge.streams.dual import decay_weights, uniform_weights
 
@@ -52,7 +53,7 @@ class DSRNode(BaseNode):
 
     def __init__(self, kind: str = "if", v_threshold: float | None = None, lower_bound: float | None = None,
                  alpha: float | None = None, dt: float = 0.05, tau: float = 1.0,
-                 surrogate_function: Any = "atan", backend: str = "auto") -> None:
+                 surrogate_function: Any = "atan", backend: str = "auto", grad_rule: GradRule | None = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"DSRNode: kind must be one of {', '.join(KINDS)}, got {kind!r}")
         lif_defaults = dsr_lif_preset(20)
@@ -65,13 +66,11 @@ class DSRNode(BaseNode):
                             ("dt", dt), ("tau", tau)):
             if not (math.isfinite(float(value)) and float(value) > 0):
                 raise ValueError(f"DSRNode: {name} must be a finite number > 0, got {value}")
-        super().__init__(v_threshold=v_threshold, v_reset=None, detach_reset=True, surrogate_function=surrogate_function,
-                         backend=backend, learnable_threshold=True)
-        self.rule = type(self.rule)(v_reset=None, detach_reset=True, strict=False, surrogate=self.rule.surrogate,
-                                    fire_ratio=alpha)
         self.kind, self.lower_bound, self.alpha = kind, lower_bound, alpha
         self.dt, self.tau = float(dt), float(tau)
         self.beta = math.exp(-self.dt / self.tau)
+        super().__init__(v_threshold=v_threshold, v_reset=None, detach_reset=True, surrogate_function=surrogate_function,
+                         backend=backend, learnable_threshold=True, fire_ratio=alpha, grad_rule=grad_rule)
 
     def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
         lam, gain = (1.0, 1.0) if self.kind == "if" else (self.beta, 1.0 - self.beta)
@@ -87,19 +86,18 @@ class DSRNode(BaseNode):
         return (uniform_weights(T, like.dtype, like.device) if self.kind == "if"
                 else decay_weights(self.beta, T, like.dtype, like.device))
 
-    def clamp_threshold(self) -> None:
+    def clamp_parameters(self) -> None:
         """V_th ← max(V_th, lower_bound), in place, as the official code does before every forward."""
         with torch.no_grad():
             self.v_threshold.clamp_(min=self.lower_bound)
 
-    def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor:
-        self.clamp_threshold()
-        spikes, _ = self.fire(x, v_init)
-        return spikes * self.spike_value(x)
+    def spike_output(self, spikes: Tensor, like: Tensor) -> Tensor:
+        """y = spikes × V_th (IF) or × V_th/Δt (LIF), differentiable in V_th."""
+        return spikes * self.spike_value(like)
 
     def extra_repr(self) -> str:
-        parts = [f"kind={self.kind!r}", f"v_threshold={float(self.v_threshold):g}", f"lower_bound={self.lower_bound:g}",
+        parts = [f"kind={self.kind!r}", f"v_threshold={float(self.v_threshold.detach()):g}", f"lower_bound={self.lower_bound:g}",
                  f"alpha={self.alpha:g}"]
         if self.kind == "lif":
             parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
-        return ", ".join(parts + [f"surrogate={self.rule.surrogate!r}", f"backend={self.backend!r}"])
+        return ", ".join(parts + [f"surrogate={self.rule.surrogate!r}", f"backend={self.backend!r}"] + self._grad_rule_repr())

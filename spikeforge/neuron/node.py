@@ -15,34 +15,22 @@ Defaults are the SEW/PLIF papers' presets and differ from SpikingJelly 2.0.0's i
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from spikeforge.neuron import surrogate as _surrogate
+from spikeforge.neuron.checks import check_sequence
+from spikeforge.neuron.grad_rule import GradRule, SurrogateBPTT
 from spikeforge.neuron.kernels import KERNELS, NeuronRule
-from spikeforge.neuron.membrane import MembraneRecorder, channel_stats, charge
+from spikeforge.neuron.membrane import MembraneRecorder, charge
 from spikeforge.streams.dual import straight_through
 
 __all__ = ["BaseNode", "IFNode", "LIFNode", "PLIFNode", "Readout", "check_sequence"]
 
 SurrogateLike = str | Callable[[Tensor], Tensor]
-
-
-def check_sequence(x: Tensor, who: str) -> None:
-    """Raise unless ``x`` is a floating tensor laid out ``[T, B, ...]``."""
-    if not isinstance(x, Tensor):
-        if hasattr(x, "flow"):
-            raise TypeError(f"{who}: got a one-step Dual(seq, flow) input, but this neuron was built for bptt; "
-                            "build the model with method='ssf' or 'dsr'")
-        raise TypeError(f"{who}: expected a Tensor [T, B, ...], got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{who}: expected a floating-point input current, got dtype {x.dtype}")
-    if x.dim() < 2:
-        raise ValueError(f"{who}: expected a time-first input [T, B, ...] of rank >= 2, got shape {tuple(x.shape)}")
-    if x.shape[0] < 1:
-        raise ValueError(f"{who}: expected at least one time step, got shape {tuple(x.shape)}")
 
 
 def lif_coefficients(
@@ -86,6 +74,10 @@ class BaseNode(nn.Module):
         return_v: ``forward`` also returns the potential after reset ``[T, B, ...]``.
         backend: a kernel name from ``KERNELS``: ``auto`` (default), ``torch``, ``cpu``, ``triton``.
         learnable_threshold: V_th is a scalar ``nn.Parameter`` of the layer (DSR).
+        fire_ratio: r: the neuron fires at r·V_th but resets by V_th (DSR's α; default 1).
+        grad_rule: how the layer is differentiated, a :class:`~spikeforge.neuron.grad_rule.GradRule`
+            (default :class:`~spikeforge.neuron.grad_rule.SurrogateBPTT`); a training method's
+            ``make_neuron`` passes its own. Checked here; shown in ``repr`` when not BPTT.
 
     Shape:
         x: ``[T, B, ...]`` input current per step; ``v_init``: ``[B, ...]`` (= ``x.shape[1:]``).
@@ -102,6 +94,8 @@ class BaseNode(nn.Module):
         return_v: bool = False,
         backend: str = "auto",
         learnable_threshold: bool = False,
+        fire_ratio: float = 1.0,
+        grad_rule: GradRule | None = None,
     ) -> None:
         super().__init__()
         v_threshold = float(v_threshold)
@@ -115,11 +109,13 @@ class BaseNode(nn.Module):
         if strict and not isinstance(sg, _surrogate.Surrogate):
             raise ValueError(f"{type(self).__name__}: strict=True needs a registered surrogate; a plain callable fires by its own rule")
         KERNELS.lookup(backend)  # unknown names raise here, listing the choices
-        self.rule = NeuronRule(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg)
+        fire_ratio = float(fire_ratio)
+        if not (math.isfinite(fire_ratio) and fire_ratio > 0):
+            raise ValueError(f"{type(self).__name__}: fire_ratio must be a finite number > 0, got {fire_ratio}")
+        self.rule = NeuronRule(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg,
+                               fire_ratio=fire_ratio)
         self.return_v = bool(return_v)
         self.backend = backend
-        #: how a training method replaces BPTT for this neuron (set by ``Method.attach``; None = BPTT)
-        self.grad_rule: Callable | None = None
         #: where to add membrane statistics, set only inside :func:`spikeforge.neuron.membrane.record_membrane`
         self.membrane_sink: MembraneRecorder | None = None
         self.learnable_threshold = bool(learnable_threshold)
@@ -127,6 +123,11 @@ class BaseNode(nn.Module):
             self.v_threshold = nn.Parameter(torch.tensor(v_threshold))
         else:
             self.v_threshold = v_threshold
+        if grad_rule is not None and not isinstance(grad_rule, GradRule):
+            raise TypeError(f"{type(self).__name__}: grad_rule must be a GradRule, got {type(grad_rule).__name__}")
+        #: how this layer is differentiated (given at construction; see :mod:`spikeforge.neuron.grad_rule`)
+        self.grad_rule: GradRule = SurrogateBPTT() if grad_rule is None else grad_rule
+        self.grad_rule.check(self)
 
     @property
     def v_reset(self) -> float | None:
@@ -163,25 +164,16 @@ class BaseNode(nn.Module):
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """x ``[T, B, ...]`` -> spikes ``[T, B, ...]`` (and ``v`` when ``return_v``); starts from ``v_init`` or v_rest.
 
-        Under a method other than BPTT (``grad_rule`` set), the rule decides the backward; the
-        forward values are the same spike trains.
+        The node's :attr:`grad_rule` runs it: the same spike trains under every rule, its own backward.
         """
-        if self.grad_rule is not None:
-            return self.grad_rule(self, x, v_init)
-        return self.bptt_forward(x, v_init)
+        return self.grad_rule(self, x, v_init)
 
-    def bptt_forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        """The multi-step forward with surrogate-gradient BPTT."""
-        spikes, v = self.fire(x, v_init, self.return_v)
-        return (spikes, v) if self.return_v else spikes
+    def clamp_parameters(self) -> None:
+        """Bring the parameters into their range before a forward (in place; none here, DSR's V_th bound)."""
 
-    def fire(self, x: Tensor, v_init: Tensor | None = None, return_v: bool = False) -> tuple[Tensor, Tensor | None]:
-        """:meth:`run_kernel`, recording the membrane statistics when a recorder is attached (differentiable)."""
-        if self.membrane_sink is None:
-            return self.run_kernel(x, v_init, return_v)
-        spikes, v = self.run_kernel(x, v_init, True)
-        self.membrane_sink.add(*channel_stats(self.charge(x, v, v_init) - self.threshold(x)))
-        return spikes, (v if return_v else None)
+    def spike_output(self, spikes: Tensor, like: Tensor) -> Tensor:
+        """What the layer emits for its spikes ``[T, B, ...]`` in {0, 1}: the spikes (DSR: spikes × V_th or V_th/Δt)."""
+        return spikes
 
     def charge(self, x: Tensor, v: Tensor, v_init: Tensor | None = None) -> Tensor:
         """H ``[T, B, ...]`` (after charge, before reset) from the input and the potentials after reset."""
@@ -215,9 +207,14 @@ class BaseNode(nn.Module):
             parts.append("return_v=True")
         if self.learnable_threshold:
             parts.append("learnable_threshold=True")
+        if self.rule.fire_ratio != 1.0:
+            parts.append(f"fire_ratio={self.rule.fire_ratio:g}")
         parts.append(f"surrogate={self.rule.surrogate!r}")
         parts.append(f"backend={self.backend!r}")
-        return ", ".join(parts)
+        return ", ".join(parts + self._grad_rule_repr())
+
+    def _grad_rule_repr(self) -> list[str]:
+        return [] if isinstance(self.grad_rule, SurrogateBPTT) else [f"grad_rule={self.grad_rule!r}"]
 
 
 class IFNode(BaseNode):
@@ -306,6 +303,10 @@ class PLIFNode(BaseNode):
         self.init_tau, self.decay_input = init_tau, decay_input
         self.w = nn.Parameter(torch.empty(()))
         self.reset_parameters()
+        if not self.grad_rule.trains_decay:
+            warnings.warn(f"{self.grad_rule.name}: PLIF's w has no temporal path under {self.grad_rule.name}; it is frozen",
+                          UserWarning, stacklevel=2)
+            self.w.requires_grad_(False)
 
     def reset_parameters(self) -> None:
         with torch.no_grad():

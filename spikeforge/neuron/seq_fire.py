@@ -8,7 +8,7 @@ the methods' flows need. An input that is a BatchNorm with fixed statistics of a
 (:meth:`LazySeq.channel_affine <spikeforge.streams.lazy.LazySeq.channel_affine>`) is read unnormalised and
 the affine map applied on load. λ, κ and V_th are made once per call, never per window.
 
-With a membrane recorder attached to the node, the layer instead runs the kernel's full forward per window
+Asked to record the membrane statistics, the layer instead runs the kernel's full forward per window
 (the potentials are needed for the statistics of H − V_th). Nothing here is differentiable.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from spikeforge.neuron.kernels import KERNELS, WindowState
 from spikeforge.neuron.membrane import charge
-from spikeforge.neuron.node import check_sequence
+from spikeforge.neuron.checks import check_sequence
 from spikeforge.streams.bits import PackedBool
 from spikeforge.streams.lazy import LazySeq, accumulate
 from spikeforge.streams.stats import WindowedStats
@@ -35,22 +35,22 @@ class FireResult(NamedTuple):
     spikes: LazySeq   #: ``[T, B, ...]`` spikes, stored one bit per value
     input_sum: Tensor  #: Σ_t w_t·x[t] ``[B, ...]``
     spike_sum: Tensor  #: Σ_t w_t·s[t] ``[B, ...]``
-    membrane: tuple[Tensor, Tensor] | None = None  #: (μ [C], σ² [C]) of H − V_th when a recorder is attached
+    membrane: tuple[Tensor, Tensor] | None = None  #: (μ [C], σ² [C]) of H − V_th when asked to record
 
 
 @torch.no_grad()
 def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype,
-              constants: tuple[Tensor, Tensor, Tensor] | None = None) -> FireResult:
+              constants: tuple[Tensor, Tensor, Tensor] | None = None, record: bool = False) -> FireResult:
     """Spikes of ``node`` (a :class:`~spikeforge.neuron.node.BaseNode`) for input ``x`` ``[T, B, ...]``
-    and the ``weights`` ``[T]``-weighted sums of input and spikes, computed in ``dtype``; with a membrane
-    recorder attached to the node, also the per-channel statistics of H − V_th (values only). ``constants``:
-    the node's (λ, κ, V_th) as 0-dim tensors in ``dtype`` when the caller has made them already."""
+    and the ``weights`` ``[T]``-weighted sums of input and spikes, computed in ``dtype``; with ``record``,
+    also the per-channel statistics of H − V_th (values only). ``constants``: the node's (λ, κ, V_th) as
+    0-dim tensors in ``dtype`` when the caller has made them already."""
     weights = weights.to(dtype)
     if constants is None:
         like = weights[:0]  # the dtype and device of the computation
         constants = (*node.coefficients(like), node.threshold(like))
     decay, gain, vth = constants
-    if node.membrane_sink is not None:
+    if record:
         return _fire_recording(node, x, weights, dtype, decay, gain, vth)
     source, affine = x, None
     if x.affine is not None and x.affine[1].dtype == dtype:  # BN with fixed statistics: applied on load

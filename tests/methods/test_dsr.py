@@ -14,12 +14,13 @@ R6_W = [0.860708, 0.904837, 0.951229, 1.0]
 
 
 def if_node(alpha=0.5, faithful=False, **kw):
-    return get_method("dsr", faithful=faithful).attach(DSRNode("if", v_threshold=1.0, alpha=alpha, backend="torch", **kw))
+    return DSRNode("if", v_threshold=1.0, alpha=alpha, backend="torch", grad_rule=get_method("dsr", faithful=faithful).grad_rule, **kw)
 
 
 def lif_node(faithful=False, exact=False):
-    n = DSRNode("lif", v_threshold=0.3, lower_bound=0.0005, dt=0.05, tau=1.0, alpha=0.3, backend="torch").double()
-    return get_method("dsr", faithful=faithful, exact_vth_grad=exact).attach(n)
+    rule = get_method("dsr", faithful=faithful, exact_vth_grad=exact).grad_rule
+    return DSRNode("lif", v_threshold=0.3, lower_bound=0.0005, dt=0.05, tau=1.0, alpha=0.3, backend="torch",
+                   grad_rule=rule).double()
 
 
 def faithful(n, values):
@@ -88,8 +89,8 @@ def test_if_mask_closed_at_both_edges(vth):
     """SPEC §5: DSR-IF ∂L/∂x_t = (G/T)·1[0 ≤ Ī ≤ V_th] (inclusive), ∂L/∂V_th = Σ G·1[Ī > V_th] (strict). S6:
     g = [1, 2, 3, 4], G = 10 → 2.5 at every t at Ī = 0 and at Ī = V_th, with no V_th gradient at either;
     one-step (L = o): ∂L/∂flow = 1 at both edges. Exact (float64, dyadic values)."""
-    make = lambda faithful: get_method("dsr", faithful=faithful).attach(  # noqa: E731
-        DSRNode("if", v_threshold=vth, alpha=0.5, backend="torch"))
+    make = lambda faithful: DSRNode("if", v_threshold=vth, alpha=0.5, backend="torch",  # noqa: E731
+                                    grad_rule=get_method("dsr", faithful=faithful).grad_rule)
     for value in (0.0, vth):
         gx, gv = weighted(make(True), [value] * 4, [1, 2, 3, 4])
         assert gx == [2.5] * 4 and gv == 0, f"Ī = {value}"
@@ -144,7 +145,7 @@ def test_same_spikes_under_bptt_and_dsr():
     torch.manual_seed(0)
     x = torch.rand(6, 3, 5) * 2
     plain = DSRNode("if", v_threshold=0.7, alpha=0.5, backend="torch")  # bptt: no grad rule
-    rule = get_method("dsr").attach(DSRNode("if", v_threshold=0.7, alpha=0.5, backend="torch"))
+    rule = DSRNode("if", v_threshold=0.7, alpha=0.5, backend="torch", grad_rule=get_method("dsr").grad_rule)
     y = plain(x)
     out = rule(Dual(x, x.mean(0).requires_grad_(), uniform_weights(6)))
     assert torch.equal(y.detach(), out.materialize())
@@ -155,7 +156,7 @@ def test_lif_presets_and_errors():
     with pytest.raises(ValueError, match="T in"):
         dsr_lif_preset(7)
     with pytest.raises(ValueError, match="needs DSRNode neurons"):
-        get_method("dsr").attach(LIFNode())
+        LIFNode(grad_rule=get_method("dsr").grad_rule)
     with pytest.raises(ValueError, match="cannot take the DSR form"):
         get_method("dsr").make_neuron({"kind": "lif", "v_reset": 0.0})
     with pytest.raises(ValueError, match="cannot take the DSR form"):

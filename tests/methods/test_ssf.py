@@ -10,7 +10,7 @@ D = torch.float64
 
 
 def node(decay=1.0, v_reset=0.0, **kw):
-    return get_method("ssf").attach(LIFNode(decay=decay, v_reset=v_reset, backend="torch", **kw))
+    return LIFNode(decay=decay, v_reset=v_reset, backend="torch", grad_rule=get_method("ssf").grad_rule, **kw)
 
 
 def dual_const(value, T, requires_grad=True):
@@ -44,7 +44,7 @@ def test_S3_hard_reset_half_decay():
 def faithful_grad(value, g, decay=0.5, method="ssf", n=None):
     x = torch.full((len(g), 1), value, dtype=D, requires_grad=True)
     if n is None:
-        n = get_method(method, faithful=True).attach(LIFNode(decay=decay, backend="torch"))
+        n = LIFNode(decay=decay, backend="torch", grad_rule=get_method(method, faithful=True).grad_rule)
     y = n(x)
     (y * torch.tensor(g, dtype=D).reshape(-1, 1)).sum().backward()
     return x.grad.flatten().tolist()
@@ -83,11 +83,11 @@ def test_S6_ssf_vs_dsr_at_constant_input():
     g = [1, 2, 3, 4]
     assert faithful_grad(0.3, g, decay=1.0) == pytest.approx([2.5] * 4)
     from spikeforge.neuron.dsr import DSRNode
-    dsr_if = get_method("dsr", faithful=True).attach(DSRNode("if", v_threshold=1.0, backend="torch"))
+    dsr_if = DSRNode("if", v_threshold=1.0, backend="torch", grad_rule=get_method("dsr", faithful=True).grad_rule)
     assert faithful_grad(0.3, g, n=dsr_if) == pytest.approx([2.5] * 4)
     # the masks differ at the ends: FI = 0 → SSF 0 (open), DSR-IF G/T (closed)
     assert faithful_grad(0.0, g, decay=1.0) == [0, 0, 0, 0]
-    dsr_if = get_method("dsr", faithful=True).attach(DSRNode("if", v_threshold=1.0, backend="torch"))
+    dsr_if = DSRNode("if", v_threshold=1.0, backend="torch", grad_rule=get_method("dsr", faithful=True).grad_rule)
     assert faithful_grad(0.0, g, n=dsr_if) == pytest.approx([2.5] * 4)
 
 
@@ -97,7 +97,7 @@ def test_S6_mask_open_at_both_edges(vth):
     I constant (FI = I), g = [1, 2, 3, 4]: faithful ∂L/∂I[t] = mean of g = 2.5 inside (FI = V_th/2), 0 at
     FI = 0 and at FI = V_th; one-step ∂L/∂flow = 1 inside, 0 at both edges. Exact (float64, dyadic values)."""
     g = [1, 2, 3, 4]
-    make = lambda: get_method("ssf", faithful=True).attach(LIFNode(decay=1.0, v_threshold=vth, backend="torch"))  # noqa: E731
+    make = lambda: LIFNode(decay=1.0, v_threshold=vth, backend="torch", grad_rule=get_method("ssf", faithful=True).grad_rule)  # noqa: E731
     assert faithful_grad(vth / 2, g, n=make()) == [2.5] * 4
     assert faithful_grad(0.0, g, n=make()) == [0, 0, 0, 0]
     assert faithful_grad(vth, g, n=make()) == [0, 0, 0, 0]
@@ -119,7 +119,7 @@ def test_flow_relation_soft_reset_bound(T):
 
 
 def test_slope_clamp_option():
-    n = get_method("ssf", slope="clamp").attach(LIFNode(decay=1.0, v_threshold=0.5, backend="torch"))
+    n = LIFNode(decay=1.0, v_threshold=0.5, backend="torch", grad_rule=get_method("ssf", slope="clamp").grad_rule)
     d = dual_const(0.3, 4)
     n(d).flow.sum().backward()
     assert d.flow.grad.item() == pytest.approx(2.0)  # 1/V_th
@@ -143,7 +143,7 @@ def test_one_step_two_layer_net_equals_flow_formula(decays):
     x, W1, W2, c = two_layer()
     lam1, lam2 = decays
     ssf = get_method("ssf")
-    n1, n2 = (ssf.attach(LIFNode(decay=lam, backend="torch")) for lam in decays)
+    n1, n2 = (LIFNode(decay=lam, backend="torch", grad_rule=ssf.grad_rule) for lam in decays)
     A, Bw = W1.clone().requires_grad_(), W2.clone().requires_grad_()
     d = ssf.enter(x)
     h1 = Dual(torch.einsum("tbf,hf->tbh", d.materialize(), A.detach()), d.flow @ A.T, d.weights)
@@ -174,7 +174,7 @@ def test_faithful_two_layer_net_equals_per_step_formula():
     x, W1, W2, c = two_layer(1)
     lam1, lam2 = 0.9, 0.8
     ssf = get_method("ssf", faithful=True)
-    n1, n2 = (ssf.attach(LIFNode(decay=lam, backend="torch")) for lam in (lam1, lam2))
+    n1, n2 = (LIFNode(decay=lam, backend="torch", grad_rule=ssf.grad_rule) for lam in (lam1, lam2))
     A, Bw = W1.clone().requires_grad_(), W2.clone().requires_grad_()
     s2 = n2(n1(x @ A.T) @ Bw.T)
     (c * s2).sum().backward()  # g2[t] = c at every step
@@ -196,12 +196,12 @@ def test_faithful_two_layer_net_equals_per_step_formula():
 
 def test_plif_w_frozen_with_warning_and_bad_neurons():
     with pytest.warns(UserWarning, match="frozen"):
-        n = get_method("ssf").attach(PLIFNode())
+        n = PLIFNode(grad_rule=get_method("ssf").grad_rule)
     assert not n.w.requires_grad
     with pytest.raises(ValueError, match="must reset to 0 or by V_th"):
-        get_method("ssf").attach(IFNode(v_reset=-0.5))
+        IFNode(v_reset=-0.5, grad_rule=get_method("ssf").grad_rule)
     with pytest.raises(ValueError, match="V_th is not trained under ssf"):
-        get_method("ssf").attach(IFNode(learnable_threshold=True))
+        IFNode(learnable_threshold=True, grad_rule=get_method("ssf").grad_rule)
 
 
 def test_plain_tensor_with_grad_raises():

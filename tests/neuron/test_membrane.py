@@ -39,7 +39,7 @@ def test_hand_computed_statistics_under_bptt():
 def test_one_step_values_from_seq_gradient_from_flow(name, steps):
     """Values equal the sequence's statistics (also over 1-step windows); ∂μ/∂flow = κ/N, κ = 1 here."""
     method = get_method(name)
-    node = method.attach(LIFNode(decay=0.5, backend="torch")) if name == "ssf" else \
+    node = LIFNode(decay=0.5, backend="torch", grad_rule=method.grad_rule) if name == "ssf" else \
         method.make_neuron(dsr={"kind": "if", "v_threshold": 1.0})
     seq = torch.full((4, 2, 3), 0.6, dtype=D)
     seq[:, 1] = 0.3
