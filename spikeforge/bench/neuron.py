@@ -101,9 +101,9 @@ def implementations(kernels: list[str] | None = None, device: str | torch.device
 
 def _bench_rule():
     from spikeforge.neuron import surrogate
-    from spikeforge.neuron.kernels.base import NeuronRule
+    from spikeforge.neuron.kernels.base import NeuronSpec
 
-    return NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    return NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
 
 
 def saved_bytes(impl: Impl, x: Tensor) -> int:

@@ -65,9 +65,9 @@ class SSFRule(OneStepRule):
     def check(self, node: nn.Module) -> None:
         if not isinstance(node, BaseNode):
             raise ValueError(f"ssf: cannot train {type(node).__name__}; expected a spiking neuron")
-        if node.rule.v_reset not in (None, 0.0) or node.rule.fire_ratio != 1.0:
+        if node.spec.v_reset not in (None, 0.0) or node.spec.fire_ratio != 1.0:
             raise ValueError(f"ssf: neurons must reset to 0 or by V_th and fire at V_th (SPEC §4); got "
-                             f"v_reset={node.rule.v_reset}, fire_ratio={node.rule.fire_ratio:g}")
+                             f"v_reset={node.spec.v_reset}, fire_ratio={node.spec.fire_ratio:g}")
         if node.learnable_threshold:
             raise ValueError("ssf: V_th is not trained under ssf; build the neuron without learnable_threshold")
 

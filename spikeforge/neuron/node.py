@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from spikeforge.neuron import surrogate as _surrogate
 from spikeforge.neuron.checks import check_sequence
 from spikeforge.neuron.grad_rule import GradRule, SurrogateBPTT
-from spikeforge.neuron.kernels import KERNELS, NeuronRule
+from spikeforge.neuron.kernels import KERNELS, NeuronSpec
 from spikeforge.neuron.membrane import MembraneRecorder, charge
 from spikeforge.streams.dual import straight_through
 
@@ -107,12 +107,12 @@ class BaseNode(nn.Module):
                 raise ValueError(f"{type(self).__name__}: v_reset must be finite or None (soft reset), got {v_reset}")
         sg = _surrogate.get(surrogate_function)
         if strict and not isinstance(sg, _surrogate.Surrogate):
-            raise ValueError(f"{type(self).__name__}: strict=True needs a registered surrogate; a plain callable fires by its own rule")
+            raise ValueError(f"{type(self).__name__}: strict=True needs a registered surrogate; a plain callable decides its own firing")
         KERNELS.lookup(backend)  # unknown names raise here, listing the choices
         fire_ratio = float(fire_ratio)
         if not (math.isfinite(fire_ratio) and fire_ratio > 0):
             raise ValueError(f"{type(self).__name__}: fire_ratio must be a finite number > 0, got {fire_ratio}")
-        self.rule = NeuronRule(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg,
+        self.spec = NeuronSpec(v_reset=v_reset, detach_reset=bool(detach_reset), strict=bool(strict), surrogate=sg,
                                fire_ratio=fire_ratio)
         self.return_v = bool(return_v)
         self.backend = backend
@@ -131,11 +131,11 @@ class BaseNode(nn.Module):
 
     @property
     def v_reset(self) -> float | None:
-        return self.rule.v_reset
+        return self.spec.v_reset
 
     @property
     def surrogate_function(self) -> Callable[[Tensor], Tensor]:
-        return self.rule.surrogate
+        return self.spec.surrogate
 
     def coefficients(self, like: Tensor) -> tuple[Tensor, Tensor]:
         """(λ, κ) as 0-dim tensors of ``like``'s dtype and device."""
@@ -164,7 +164,7 @@ class BaseNode(nn.Module):
     def forward(self, x: Tensor, v_init: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
         """x ``[T, B, ...]`` -> spikes ``[T, B, ...]`` (and ``v`` when ``return_v``); starts from ``v_init`` or v_rest.
 
-        The node's :attr:`grad_rule` runs it: the same spike trains under every rule, its own backward.
+        The node's :attr:`grad_rule` runs it: the same spike trains under every spec, its own backward.
         """
         return self.grad_rule(self, x, v_init)
 
@@ -178,7 +178,7 @@ class BaseNode(nn.Module):
     def charge(self, x: Tensor, v: Tensor, v_init: Tensor | None = None) -> Tensor:
         """H ``[T, B, ...]`` (after charge, before reset) from the input and the potentials after reset."""
         decay, gain = self.coefficients(x)
-        return charge(x, v, v_init, decay, gain, self.rule.v_rest)
+        return charge(x, v, v_init, decay, gain, self.spec.v_rest)
 
     def run_kernel(self, x: Tensor, v_init: Tensor | None = None, return_v: bool = False) -> tuple[Tensor, Tensor | None]:
         """Validate, then run the kernel: ``(spikes [T, B, ...], v [T, B, ...] or None)``."""
@@ -187,7 +187,7 @@ class BaseNode(nn.Module):
         if v_init is not None:
             v_init = v_init.to(x.dtype)
         decay, gain = self.coefficients(x)
-        return KERNELS.get(self.backend)(x, v_init, decay, gain, self.threshold(x), self.rule, return_v)
+        return KERNELS.get(self.backend)(x, v_init, decay, gain, self.threshold(x), self.spec, return_v)
 
     def _charge_repr(self) -> list[str]:
         return []
@@ -197,19 +197,19 @@ class BaseNode(nn.Module):
         vth = self.v_threshold if isinstance(self.v_threshold, float) else float(self.v_threshold.detach())
         if vth != 1.0:
             parts.append(f"v_threshold={vth:g}")
-        if self.rule.v_reset != 0.0:
-            parts.append(f"v_reset={self.rule.v_reset}")
-        if not self.rule.detach_reset:
+        if self.spec.v_reset != 0.0:
+            parts.append(f"v_reset={self.spec.v_reset}")
+        if not self.spec.detach_reset:
             parts.append("detach_reset=False")
-        if self.rule.strict:
+        if self.spec.strict:
             parts.append("strict=True")
         if self.return_v:
             parts.append("return_v=True")
         if self.learnable_threshold:
             parts.append("learnable_threshold=True")
-        if self.rule.fire_ratio != 1.0:
-            parts.append(f"fire_ratio={self.rule.fire_ratio:g}")
-        parts.append(f"surrogate={self.rule.surrogate!r}")
+        if self.spec.fire_ratio != 1.0:
+            parts.append(f"fire_ratio={self.spec.fire_ratio:g}")
+        parts.append(f"surrogate={self.spec.surrogate!r}")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts + self._grad_rule_repr())
 

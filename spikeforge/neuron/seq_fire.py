@@ -56,13 +56,13 @@ def fire_lazy(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.dtype,
     if x.affine is not None and x.affine[1].dtype == dtype:  # BN with fixed statistics: applied on load
         source, scale, shift = x.affine
         affine = (scale, shift, math.prod(x.shape[3:]))
-    kernel, rule = KERNELS.get(node.backend), node.rule
+    kernel, spec = KERNELS.get(node.backend), node.spec
     spikes = PackedBool(x.shape, x.device, kernel.unpack)
-    state = WindowState.start(spikes.step_numel, rule.v_rest, dtype if dtype in _STATE_DTYPES else torch.float32,
+    state = WindowState.start(spikes.step_numel, spec.v_rest, dtype if dtype in _STATE_DTYPES else torch.float32,
                               x.device)
     for t0, t1, window in source.windows(dtype):
         check_sequence(window, type(node).__name__)
-        kernel.fire_window(window.reshape(t1 - t0, -1), state, weights[t0:t1], decay, gain, vth, rule,
+        kernel.fire_window(window.reshape(t1 - t0, -1), state, weights[t0:t1], decay, gain, vth, spec,
                            spikes.data[t0:t1], affine)
     step = x.shape[1:]
     return FireResult(x.packed(spikes), state.input_sum.view(step).to(dtype), state.spike_sum.view(step).to(dtype))
@@ -73,12 +73,12 @@ def _fire_recording(node: nn.Module, x: LazySeq, weights: Tensor, dtype: torch.d
     """:func:`fire_lazy` with the membrane statistics: the kernel's forward with potentials, per window."""
     spikes = PackedBool(x.shape, x.device)
     membrane = WindowedStats()
-    kernel, rule = KERNELS.get(node.backend), node.rule
+    kernel, spec = KERNELS.get(node.backend), node.spec
     v, input_sum, spike_sum = None, None, None
     for t0, t1, window in x.windows(dtype):
         check_sequence(window, type(node).__name__)
-        s, v_seq = kernel(window, v, decay, gain, vth, rule, True)
-        membrane.add(charge(window, v_seq, v, decay, gain, rule.v_rest) - vth)
+        s, v_seq = kernel(window, v, decay, gain, vth, spec, True)
+        membrane.add(charge(window, v_seq, v, decay, gain, spec.v_rest) - vth)
         v = v_seq[-1]
         spikes.write(t0, s)
         input_sum = accumulate(input_sum, weights[t0:t1], window)

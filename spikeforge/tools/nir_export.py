@@ -142,8 +142,8 @@ def _(module: TimeDistributed, name: str, in_shape: tuple[int, ...], dt: float) 
 
 def neuron_metadata(module: BaseNode) -> dict[str, Any]:
     """What NIR does not hold but an exact re-import needs: firing rule and the PLIF parameter."""
-    meta: dict[str, Any] = {"spikeforge_kind": type(module).__name__, "strict": int(module.rule.strict),
-                            "detach_reset": int(module.rule.detach_reset)}
+    meta: dict[str, Any] = {"spikeforge_kind": type(module).__name__, "strict": int(module.spec.strict),
+                            "detach_reset": int(module.spec.detach_reset)}
     if isinstance(module, PLIFNode):
         meta.update(plif_w=float(module.w.detach()), decay_input=int(module.decay_input))
     return meta

@@ -43,7 +43,7 @@ def test_default_T_and_neuron():
     assert [create_model(f"plif_{n}").T for n in ("mnist", "fmnist", "cifar10", "nmnist", "cifar10dvs",
                                                   "dvsgesture")] == [8, 8, 8, 10, 20, 20]
     node = create_model("plif_mnist").sn1
-    assert isinstance(node, PLIFNode) and node.init_tau == 2.0 and node.v_reset == 0.0 and node.rule.detach_reset
+    assert isinstance(node, PLIFNode) and node.init_tau == 2.0 and node.v_reset == 0.0 and node.spec.detach_reset
     assert create_model("plif_dvsgesture").fc2.module.out_features == 110
 
 

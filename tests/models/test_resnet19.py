@@ -29,7 +29,7 @@ def test_parameter_count(kwargs, expected):
 def test_default_neuron_is_tet_lif():
     node = create_model("resnet19", T=2).sn1
     assert isinstance(node, LIFNode) and node.decay == 0.5 and node.v_reset == 0.0
-    assert node.rule.strict and not node.rule.detach_reset
+    assert node.spec.strict and not node.spec.detach_reset
 
 
 def test_tdbn_scaling():

@@ -32,7 +32,7 @@ def test_vggsnn_default_neuron_is_tet_lif():
     for node in nodes:
         assert type(node) is LIFNode and (node.decay, node.input_gain) == (0.5, 1.0)
         assert node.v_threshold == 1.0 and node.v_reset == 0.0
-        assert node.rule.strict and not node.rule.detach_reset and node.rule.surrogate == Triangle(1.0)
+        assert node.spec.strict and not node.spec.detach_reset and node.spec.surrogate == Triangle(1.0)
     with torch.no_grad():
         assert nodes[0](torch.tensor([0.6, 0.6, 0.6, 1.2, 0.3]).view(5, 1)).flatten().tolist() == [0, 0, 1, 1, 0]
         assert nodes[0](torch.tensor([1.0, 0.5]).view(2, 1)).flatten().tolist() == [0, 0]

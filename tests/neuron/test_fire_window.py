@@ -21,7 +21,7 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 from spikeforge.neuron import surrogate  # noqa: E402
 from spikeforge.neuron.kernels import KERNELS, WindowState  # noqa: E402
-from spikeforge.neuron.kernels.base import NeuronRule  # noqa: E402
+from spikeforge.neuron.kernels.base import NeuronSpec  # noqa: E402
 
 T = 7
 B, C, INNER = 2, 3, 5  # N = 30: not a multiple of 8
@@ -38,11 +38,11 @@ def triton_ok():
 
 def make_case(neuron: str, reset: str, firing: str, affine: bool, dtype: torch.dtype, seed: int = 0,
               batch: int = B, inner: int = INNER, steps: int = T, x_dtype: torch.dtype | None = None) -> dict:
-    """Input, parameters and rule of one case; x' = x·scale[c] + shift[c] (the oracle's input) alongside."""
+    """Input, parameters and spec of one case; x' = x·scale[c] + shift[c] (the oracle's input) alongside."""
     g = torch.Generator().manual_seed(seed)
     decay, gain = NEURONS[neuron]
     strict, ratio = FIRING[firing]
-    rule = NeuronRule(v_reset=RESETS[reset], detach_reset=True, strict=strict, surrogate=surrogate.get("atan"),
+    spec = NeuronSpec(v_reset=RESETS[reset], detach_reset=True, strict=strict, surrogate=surrogate.get("atan"),
                       fire_ratio=ratio)
     vth = 0.9 * ratio ** 0.5  # keeps the firing rate moderate at r = 0.4
     x = (torch.randn(steps, batch * C * inner, generator=g, dtype=torch.float64) * 0.7 + 0.45).to(x_dtype or dtype)
@@ -56,19 +56,19 @@ def make_case(neuron: str, reset: str, firing: str, affine: bool, dtype: torch.d
         shift = (torch.randn(C, generator=g, dtype=torch.float64) * 0.2).to(dtype)
         aff = (scale, shift, inner)
         xc = (xc.view(steps, batch, C, inner) * scale[:, None] + shift[:, None]).view(steps, -1)
-    return dict(x=x, x_eff=xc, weights=weights, params=params, rule=rule, affine=aff, dtype=dtype)
+    return dict(x=x, x_eff=xc, weights=weights, params=params, spec=spec, affine=aff, dtype=dtype)
 
 
 def run_windows(kernel: str, case: dict, n: int) -> tuple[WindowState, torch.Tensor]:
     """``fire_window`` of ``kernel`` over windows of n steps (the last one shorter); (final state, bits [T, M])."""
     x, dtype = case["x"], case["dtype"]
     steps, numel = x.shape
-    state = WindowState.start(numel, case["rule"].v_rest, dtype, x.device)
+    state = WindowState.start(numel, case["spec"].v_rest, dtype, x.device)
     # garbage: every byte must be written
     bits = torch.full((steps, -(-numel // 8)), 0xA5, dtype=torch.uint8, device=x.device)
     for t0 in range(0, steps, n):
         t1 = min(t0 + n, steps)
-        KERNELS.get(kernel).fire_window(x[t0:t1], state, case["weights"][t0:t1], *case["params"], case["rule"],
+        KERNELS.get(kernel).fire_window(x[t0:t1], state, case["weights"][t0:t1], *case["params"], case["spec"],
                                         bits[t0:t1], case["affine"])
     return state, bits
 
@@ -82,11 +82,11 @@ def unpack_by_definition(bits: torch.Tensor, numel: int) -> torch.Tensor:
 def assert_matches_oracles(kernel: str, case: dict, n: int, run=run_windows) -> None:
     """``run(kernel, case, n)`` (CPU results) against both oracles."""
     state, bits = run(kernel, case, n)
-    dtype, rule, x_eff, w = case["dtype"], case["rule"], case["x_eff"], case["weights"]
+    dtype, spec, x_eff, w = case["dtype"], case["spec"], case["x_eff"], case["weights"]
     numel = x_eff.shape[1]
     rtol = 1e-12 if dtype == torch.float64 else 1e-5
     # (1) one call of the torch kernel over all of T
-    spikes, v_seq = KERNELS.get("torch")(x_eff, None, *[p.detach() for p in case["params"]], rule, True)
+    spikes, v_seq = KERNELS.get("torch")(x_eff, None, *[p.detach() for p in case["params"]], spec, True)
     assert 0 < spikes.mean() < 1
     got = unpack_by_definition(bits, numel)
     assert torch.equal(got[:, :numel], spikes.long()), "spikes differ from the torch kernel over all of T"
@@ -157,8 +157,8 @@ def test_auto_dispatches_and_falls_back(cpu_built):
     case = make_case("lif", "soft", "ge", False, dtype=torch.float32)
     auto, ref = run_windows("auto", case, 3), run_windows("cpu", case, 3)
     assert torch.equal(auto[1], ref[1]) and torch.equal(auto[0].v, ref[0].v)
-    plain = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
-    case = dict(case, rule=plain)
+    plain = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
+    case = dict(case, spec=plain)
     with pytest.raises(ValueError, match="registered surrogate"):
         run_windows("cpu", case, 3)
     assert torch.equal(run_windows("auto", case, 3)[1], run_windows("torch", case, 3)[1])
@@ -173,17 +173,17 @@ def test_float64_not_for_triton(triton_ok):
 @pytest.mark.parametrize("kernel", ["torch", "cpu"])
 def test_rejects_mismatched_arguments(cpu_built, kernel):
     x = torch.randn(3, 30)
-    rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
     one = torch.tensor(1.0)
     state = WindowState.start(30, 0.0, torch.float32, "cpu")
     fire = KERNELS.get(kernel).fire_window
     with pytest.raises(ValueError, match=r"bits must be \[n, ceil\(N/8\)\] = \[3, 4\]"):
-        fire(x, state, torch.ones(3), one, one, one, rule, torch.zeros(3, 3, dtype=torch.uint8))
+        fire(x, state, torch.ones(3), one, one, one, spec, torch.zeros(3, 3, dtype=torch.uint8))
     with pytest.raises(TypeError, match="state.v must be in the compute dtype"):
-        fire(x, WindowState.start(30, 0.0, torch.float64, "cpu"), torch.ones(3), one, one, one, rule,
+        fire(x, WindowState.start(30, 0.0, torch.float64, "cpu"), torch.ones(3), one, one, one, spec,
              torch.zeros(3, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="N divisible by C·inner"):
-        fire(x, state, torch.ones(3), one, one, one, rule, torch.zeros(3, 4, dtype=torch.uint8),
+        fire(x, state, torch.ones(3), one, one, one, spec, torch.zeros(3, 4, dtype=torch.uint8),
              (torch.ones(4), torch.zeros(4), 2))
 
 
@@ -208,7 +208,7 @@ def test_fused_window_has_no_host_sync_nor_per_step_ops(cpu_built, triton_ok, ke
         bits = torch.zeros(n, 4, dtype=torch.uint8)
         with _OpLog() as log:
             KERNELS.get(kernel).fire_window(case["x"][:n], state, case["weights"][:n], *case["params"],
-                                            case["rule"], bits, case["affine"])
+                                            case["spec"], bits, case["affine"])
         assert not [op for op in log.ops if "_local_scalar_dense" in op or "item" in op], log.ops
         counts.append(len(log.ops))
     assert counts[0] == counts[1], counts

@@ -43,14 +43,14 @@ def test_large_layer_on_cuda_without_host_sync():
     """Many programs; no host synchronisation inside fire_window (parameters are device tensors)."""
     case = cases.make_case("lif", "hard-0.2", "r0.4", True, dtype=torch.float32, seed=11, inner=4001, steps=9)
     cuda_case = on_cuda(case)
-    state = cases.WindowState.start(case["x"].shape[1], case["rule"].v_rest, torch.float32, "cuda")
+    state = cases.WindowState.start(case["x"].shape[1], case["spec"].v_rest, torch.float32, "cuda")
     bits = torch.zeros(9, -(-case["x"].shape[1] // 8), dtype=torch.uint8, device="cuda")
     fire = cases.KERNELS.get("triton").fire_window
-    fire(cuda_case["x"][:1], state, cuda_case["weights"][:1], *cuda_case["params"], case["rule"], bits[:1],
+    fire(cuda_case["x"][:1], state, cuda_case["weights"][:1], *cuda_case["params"], case["spec"], bits[:1],
          cuda_case["affine"])  # compile outside the sync check
     torch.cuda.set_sync_debug_mode("error")
     try:
-        fire(cuda_case["x"][1:], state, cuda_case["weights"][1:], *cuda_case["params"], case["rule"], bits[1:],
+        fire(cuda_case["x"][1:], state, cuda_case["weights"][1:], *cuda_case["params"], case["spec"], bits[1:],
              cuda_case["affine"])
     finally:
         torch.cuda.set_sync_debug_mode("default")

@@ -18,7 +18,7 @@ from torch import nn
 from spikeforge.neuron import surrogate as surrogates
 from spikeforge.neuron.kernels import KERNELS
 from spikeforge.neuron.kernels import cpu as cpu_kernel
-from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.base import NeuronSpec
 from spikeforge.neuron.node import IFNode, LIFNode, PLIFNode
 
 SURROGATES = [("atan", None), ("sigmoid", None), ("rect", None), ("triangle", None), ("const", None),
@@ -64,12 +64,12 @@ def case_id(c: dict) -> str:
             f"{'' if c['fire_ratio'] == 1.0 else '-r' + str(c['fire_ratio'])}")
 
 
-def run_kernel(name, x, v_init, params, rule, return_v, loss_w):
+def run_kernel(name, x, v_init, params, spec, return_v, loss_w):
     """Run kernel ``name`` on fresh leaves; returns spikes, v_seq and the gradients of a fixed loss."""
     x = x.clone().requires_grad_(True)
     v_init = None if v_init is None else v_init.clone().requires_grad_(True)
     leaves = [p.detach().clone().requires_grad_(p.requires_grad) for p in params]
-    spikes, v = KERNELS.get(name)(x, v_init, *leaves, rule, return_v)
+    spikes, v = KERNELS.get(name)(x, v_init, *leaves, spec, return_v)
     ws, wv = loss_w
     loss = (spikes * ws).sum()
     if return_v:
@@ -81,14 +81,14 @@ def run_kernel(name, x, v_init, params, rule, return_v, loss_w):
     return spikes.detach(), (None if v is None else v.detach()), grads
 
 
-def parameter_scale(x, v_init, params, rule, return_v, loss_w):
+def parameter_scale(x, v_init, params, spec, return_v, loss_w):
     """Σ_n |∂L/∂p_n| for each scalar p, from the reference with one copy of p per neuron.
 
     The gradient of a shared scalar is a sum over neurons and steps; where its terms cancel, both
     kernels' float32 results carry rounding errors relative to the size of the terms, not of the sum.
     """
     per_neuron = [p.detach().expand(x.shape[1:]).clone().requires_grad_(p.requires_grad) for p in params]
-    spikes, v = KERNELS.get("torch")(x, v_init, *per_neuron, rule, return_v)
+    spikes, v = KERNELS.get("torch")(x, v_init, *per_neuron, spec, return_v)
     ws, wv = loss_w
     loss = (spikes * ws).sum() + ((v * wv).sum() if return_v else 0)
     loss.backward()
@@ -96,21 +96,21 @@ def parameter_scale(x, v_init, params, rule, return_v, loss_w):
             for key, p in zip(("decay", "gain", "vth"), per_neuron)}
 
 
-def near_threshold_neurons(x, v_init, params, rule):
+def near_threshold_neurons(x, v_init, params, spec):
     """Mask of the neurons whose H comes within NEAR of V_th at some step (from the fused op's H)."""
     flat = x.reshape(x.shape[0], -1)
-    v0 = (torch.full((flat.shape[1],), rule.v_rest, dtype=x.dtype) if v_init is None else v_init.reshape(-1))
-    _, h, _ = cpu_kernel.build_op()(flat, v0, *[p.detach() for p in params], rule.v_rest, rule.hard,
-                                    rule.detach_reset, rule.strict, rule.surrogate.kernel_id,
-                                    *rule.surrogate.kernel_constants(), False, rule.fire_ratio)
-    return ((h - rule.fire_ratio * params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
+    v0 = (torch.full((flat.shape[1],), spec.v_rest, dtype=x.dtype) if v_init is None else v_init.reshape(-1))
+    _, h, _ = cpu_kernel.build_op()(flat, v0, *[p.detach() for p in params], spec.v_rest, spec.hard,
+                                    spec.detach_reset, spec.strict, spec.surrogate.kernel_id,
+                                    *spec.surrogate.kernel_constants(), False, spec.fire_ratio)
+    return ((h - spec.fire_ratio * params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
 
 
 def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
     gen = torch.Generator().manual_seed(case["index"])
     steps, shape = case["steps"], case["shape"]
     kw = {} if case["alpha"] is None else {"alpha": case["alpha"]}
-    rule = NeuronRule(v_reset=case["v_reset"], detach_reset=case["detach"], strict=case["strict"],
+    spec = NeuronSpec(v_reset=case["v_reset"], detach_reset=case["detach"], strict=case["strict"],
                       surrogate=surrogates.get(case["surrogate"], **kw), fire_ratio=case["fire_ratio"])
     rand = lambda *s: torch.randn(*s, generator=gen, dtype=torch.float64).to(dtype)  # noqa: E731
     x = rand(steps, *shape) * 0.9 + 0.45
@@ -131,11 +131,11 @@ def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
 
     # Every comparison below runs on every neuron: the seeded data must not bring H within NEAR of V_th
     # (a tie may round differently in the two kernels' float32 sums); as the Triton test, assert it.
-    near = near_threshold_neurons(x, v_init, params, rule)
+    near = near_threshold_neurons(x, v_init, params, spec)
     assert not near.any(), f"{int(near.sum())} neuron(s) pass within {NEAR} of V_th in the seeded data; change the seed"
 
-    s_ref, v_ref, g_ref = run_kernel("torch", x, v_init, params, rule, case["return_v"], loss_w)
-    s_got, v_got, g_got = run_kernel("cpu", x, v_init, params, rule, case["return_v"], loss_w)
+    s_ref, v_ref, g_ref = run_kernel("torch", x, v_init, params, spec, case["return_v"], loss_w)
+    s_got, v_got, g_got = run_kernel("cpu", x, v_init, params, spec, case["return_v"], loss_w)
 
     assert s_got.dtype == dtype and s_got.shape == x.shape
     assert torch.equal(s_got, s_ref)
@@ -144,7 +144,7 @@ def compare(case: dict, dtype=torch.float32, rtol=1e-5, atol_rel=1e-6):
         assert torch.equal(v_got, v_ref)
     else:
         assert v_got is None and v_ref is None
-    scale = parameter_scale(x, v_init, params, rule, case["return_v"], loss_w) if learn != "none" else {}
+    scale = parameter_scale(x, v_init, params, spec, case["return_v"], loss_w) if learn != "none" else {}
     for key, ref in g_ref.items():
         got = g_got[key]
         if ref is None:
@@ -186,17 +186,17 @@ def test_larger_layer_spans_threads(cpu_built):
 
 
 def test_auto_picks_cpu(cpu_built):
-    rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogates.get("atan"))
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogates.get("atan"))
     x = torch.randn(3, 4)
-    assert KERNELS.get("auto").choose(x, rule).name == "cpu"
-    plain = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
+    assert KERNELS.get("auto").choose(x, spec).name == "cpu"
+    plain = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
     assert KERNELS.get("cpu").unavailable(x, plain) is not None
     assert KERNELS.get("auto").choose(x, plain).name == "torch"
 
 
 def test_rejects_what_it_cannot_run(cpu_built):
     x = torch.randn(3, 4)
-    plain = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
+    plain = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda u: (u >= 0).to(u.dtype))
     one = torch.tensor(1.0)
     with pytest.raises(ValueError, match="registered surrogate"):
         KERNELS.get("cpu")(x, None, one, one, one, plain)
@@ -341,22 +341,22 @@ def test_fallback_when_build_fails(monkeypatch):
 
     monkeypatch.setattr(cpu_kernel, "_STATE", {})
     monkeypatch.setattr(cpu_kernel, "_compile", broken)
-    rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogates.get("atan"))
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogates.get("atan"))
     x = (torch.randn(5, 2, 3) + 0.7).requires_grad_(True)
     params = (torch.tensor(0.5), torch.tensor(0.5), torch.tensor(1.0))
     with pytest.warns(RuntimeWarning, match="falls back to the 'torch' kernel.*no C\\+\\+ compiler"):
-        spikes, v = KERNELS.get("cpu")(x, None, *params, rule, True)
-    ref_s, ref_v = KERNELS.get("torch")(x, None, *params, rule, True)
+        spikes, v = KERNELS.get("cpu")(x, None, *params, spec, True)
+    ref_s, ref_v = KERNELS.get("torch")(x, None, *params, spec, True)
     assert torch.equal(spikes, ref_s) and torch.equal(v, ref_v)
     spikes.sum().backward()  # the fallback is differentiable
     assert x.grad is not None
     # The failure is cached: no second build attempt, and auto goes straight to torch, silently.
     monkeypatch.setattr(cpu_kernel, "_compile", lambda: pytest.fail("rebuilt after a cached failure"))
     assert "no C++ compiler" in cpu_kernel.build_failure()
-    assert KERNELS.get("cpu").unavailable(x, rule) is not None
+    assert KERNELS.get("cpu").unavailable(x, spec) is not None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert KERNELS.get("auto").choose(x, rule).name == "torch"
+        assert KERNELS.get("auto").choose(x, spec).name == "torch"
     with pytest.warns(RuntimeWarning):
         out = LIFNode(backend="cpu")(x.detach())
     assert torch.equal(out, LIFNode(backend="torch")(x.detach()))

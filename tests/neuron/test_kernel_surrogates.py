@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from spikeforge.neuron.kernels import KERNELS
-from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.base import NeuronSpec
 from spikeforge.neuron.kernels.fused import FusedKernel
 from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES, SURROGATES, ATan, Surrogate
 
@@ -51,7 +51,7 @@ def _inputs(seed: int, T: int = 6, shape: tuple[int, ...] = (3, 50)):
     return x, v0, params, w_s, w_v
 
 
-def _run(kernel: str, x, v0, params, rule, w_s, w_v, per_neuron: bool = False):
+def _run(kernel: str, x, v0, params, spec, w_s, w_v, per_neuron: bool = False):
     """Spikes, potentials and the gradients (x, v_init, λ, κ, V_th) of a weighted sum of both."""
     x = x.clone().requires_grad_()
     v0 = v0.clone().requires_grad_()
@@ -59,33 +59,33 @@ def _run(kernel: str, x, v0, params, rule, w_s, w_v, per_neuron: bool = False):
         leaves = [p.detach().expand(x.shape[1:]).clone().requires_grad_() for p in params]
     else:
         leaves = [p.detach().clone().requires_grad_() for p in params]
-    s, v = KERNELS.get(kernel)(x, v0, *leaves, rule, True)
+    s, v = KERNELS.get(kernel)(x, v0, *leaves, spec, True)
     ((s * w_s).sum() + (v * w_v).sum()).backward()
     grads = {"x": x.grad, "v_init": v0.grad, **{n: p.grad for n, p in zip(PARAMS, leaves)}}
     return s.detach(), v.detach(), grads
 
 
-def _assert_matches_oracle(kernel: str, x, v0, params, rule, w_s, w_v) -> None:
+def _assert_matches_oracle(kernel: str, x, v0, params, spec, w_s, w_v) -> None:
     impl = KERNELS.get(kernel)
-    reason = impl.unavailable(x, rule)
+    reason = impl.unavailable(x, spec)
     if reason is not None:
         pytest.skip(reason)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a fallback to the oracle is caught just below
-        s, v, g = _run(kernel, x, v0, params, rule, w_s, w_v)
-    reason = impl.unavailable(x, rule)  # e.g. the cpu build failed on first use (the call fell back)
+        s, v, g = _run(kernel, x, v0, params, spec, w_s, w_v)
+    reason = impl.unavailable(x, spec)  # e.g. the cpu build failed on first use (the call fell back)
     if reason is not None:
         pytest.skip(reason)
-    s_ref, v_ref, g_ref = _run(ORACLE, x, v0, params, rule, w_s, w_v)
+    s_ref, v_ref, g_ref = _run(ORACLE, x, v0, params, spec, w_s, w_v)
     assert 0 < s_ref.mean() < 1, "the data should fire sometimes, not always"
     assert torch.equal(s, s_ref), f"spikes differ at {(s != s_ref).sum().item()} elements"
     assert torch.equal(v, v_ref), f"potentials differ by up to {(v - v_ref).abs().max().item()}"
-    _, _, terms = _run(ORACLE, x, v0, params, rule, w_s, w_v, per_neuron=True)
+    _, _, terms = _run(ORACLE, x, v0, params, spec, w_s, w_v, per_neuron=True)
     for name, ref in g_ref.items():
         assert g[name] is not None, name
         scale = terms[name].abs().sum() if name in PARAMS else ref.abs().max()
         torch.testing.assert_close(g[name], ref, rtol=1e-5, atol=1e-6 * max(scale.item(), 1e-30),
-                                   msg=lambda m, name=name: f"{kernel} × {rule.surrogate!r}: grad {name}: {m}")
+                                   msg=lambda m, name=name: f"{kernel} × {spec.surrogate!r}: grad {name}: {m}")
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"reset{c[0]}-{'det' if c[1] else 'nodet'}"
@@ -96,10 +96,10 @@ def test_kernel_matches_oracle_for_every_surrogate(kernel, sg_name, config):
     """Spikes and potentials bit for bit, gradients of x, v_init, λ, κ, V_th equal the oracle's."""
     v_reset, detach, strict, alpha, fire_ratio = config
     sg = SURROGATES.get(sg_name) if alpha is None else SURROGATES.get(sg_name, alpha=alpha)
-    rule = NeuronRule(v_reset=v_reset, detach_reset=detach, strict=strict, surrogate=sg, fire_ratio=fire_ratio)
+    spec = NeuronSpec(v_reset=v_reset, detach_reset=detach, strict=strict, surrogate=sg, fire_ratio=fire_ratio)
     seed = 17 * CONFIGS.index(config) + SURROGATE_NAMES.index(sg_name)
     x, v0, params, w_s, w_v = _inputs(seed)
-    _assert_matches_oracle(kernel, x, v0, params, rule, w_s, w_v)
+    _assert_matches_oracle(kernel, x, v0, params, spec, w_s, w_v)
 
 
 class _FreeATan(ATan):
@@ -112,9 +112,9 @@ class _FreeATan(ATan):
 @pytest.mark.parametrize("kernel", KERNEL_NAMES)
 def test_kernels_take_the_constants_from_the_surrogate(kernel):
     """The fused kernels evaluate σ' with ``kernel_constants()`` as given, never recomputed from ``alpha``."""
-    rule = NeuronRule(v_reset=None, detach_reset=False, strict=False, surrogate=_FreeATan())
+    spec = NeuronSpec(v_reset=None, detach_reset=False, strict=False, surrogate=_FreeATan())
     x, v0, params, w_s, w_v = _inputs(99)
-    _assert_matches_oracle(kernel, x, v0, params, rule, w_s, w_v)
+    _assert_matches_oracle(kernel, x, v0, params, spec, w_s, w_v)
 
 
 @pytest.mark.parametrize("sg_name", SURROGATE_NAMES)
@@ -136,8 +136,8 @@ class _NoKernel(Surrogate):
 @pytest.mark.parametrize("kernel", [k for k in KERNEL_NAMES if isinstance(KERNELS.get(k), FusedKernel)])
 def test_a_surrogate_without_kernel_formula_is_unavailable(kernel):
     """A kernel_id the fused kernels do not implement is refused with a reason (``auto`` falls back to ``torch``)."""
-    rule = NeuronRule(v_reset=0.0, detach_reset=False, strict=False, surrogate=_NoKernel())
+    spec = NeuronSpec(v_reset=0.0, detach_reset=False, strict=False, surrogate=_NoKernel())
     x = torch.zeros(2, 3)
-    reason = KERNELS.get(kernel).unavailable(x, rule)
+    reason = KERNELS.get(kernel).unavailable(x, spec)
     assert reason is not None
-    assert KERNELS.get("auto").choose(x, rule).name == ORACLE
+    assert KERNELS.get("auto").choose(x, spec).name == ORACLE

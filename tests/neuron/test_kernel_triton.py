@@ -29,7 +29,7 @@ pytest.importorskip("triton")
 
 from spikeforge.neuron import LIFNode, PLIFNode, surrogate  # noqa: E402
 from spikeforge.neuron.kernels import KERNELS  # noqa: E402
-from spikeforge.neuron.kernels.base import NeuronRule  # noqa: E402
+from spikeforge.neuron.kernels.base import NeuronSpec  # noqa: E402
 
 SURROGATES = ["atan", "sigmoid", "rect", "triangle", "const"]
 SHAPES = [(1,), (5,), (2, 3), (128,), (129,), (4, 7, 3), (2, 150), (300,), (3, 10, 10)]
@@ -75,17 +75,17 @@ def _inputs(c):
     w_s = torch.randn((T, *shape), generator=g)
     w_v = torch.randn((T, *shape), generator=g)
     sg = surrogate.get(c["sg"]) if c["alpha"] is None else surrogate.SURROGATES.get(c["sg"], alpha=c["alpha"])
-    rule = NeuronRule(v_reset=c["v_reset"], detach_reset=c["detach"], strict=c["strict"], surrogate=sg)
-    return x, v0, (decay, gain, vth), rule, w_s, w_v
+    spec = NeuronSpec(v_reset=c["v_reset"], detach_reset=c["detach"], strict=c["strict"], surrogate=sg)
+    return x, v0, (decay, gain, vth), spec, w_s, w_v
 
 
-def _run(kernel, c, x, v0, params, rule, w_s, w_v):
+def _run(kernel, c, x, v0, params, spec, w_s, w_v):
     """Forward + backward of a weighted sum of spikes (and potentials); outputs and input gradients."""
     x = x.clone().requires_grad_()
     v0 = None if v0 is None else v0.clone().requires_grad_()
     learn = {"none": (False, False, False), "all": (True, True, True), "no_gain": (True, False, True)}[c["learn"]]
     ps = [torch.tensor(p).to(x.dtype).requires_grad_(r) for p, r in zip(params, learn)]  # fp32 values
-    s, v = KERNELS.get(kernel)(x, v0, *ps, rule, c["return_v"])
+    s, v = KERNELS.get(kernel)(x, v0, *ps, spec, c["return_v"])
     loss = (s * w_s).sum() + ((v * w_v).sum() if c["return_v"] else 0)
     loss.backward()
     grads = {"x": x.grad, "v_init": None if v0 is None else v0.grad}
@@ -93,13 +93,13 @@ def _run(kernel, c, x, v0, params, rule, w_s, w_v):
     return s, v, grads
 
 
-def _near_threshold(x, v0, params, rule):
+def _near_threshold(x, v0, params, spec):
     """How many H[t] lie within 1e-6 of V_th (recomputed like the reference, fp32, same order)."""
     decay, gain, vth = (torch.tensor(p) for p in params)
     with torch.no_grad():
-        _, v = KERNELS.get("torch")(x, v0, decay, gain, vth, rule, True)
-        prev = torch.cat([(torch.full_like(x[0], rule.v_rest) if v0 is None else v0)[None], v[:-1]])
-        h = decay * prev + gain * x + (1 - decay) * rule.v_rest
+        _, v = KERNELS.get("torch")(x, v0, decay, gain, vth, spec, True)
+        prev = torch.cat([(torch.full_like(x[0], spec.v_rest) if v0 is None else v0)[None], v[:-1]])
+        h = decay * prev + gain * x + (1 - decay) * spec.v_rest
     return int(((h - vth).abs() < 1e-6).sum())
 
 
@@ -125,10 +125,10 @@ def _assert_grads_close(got, ref, ref64=None):
 def assert_matches_reference(c, inputs, s, v, g, near: int = 0) -> None:
     """A triton run's (spikes, potentials, gradients) against the ``torch`` oracle on the same ``inputs``:
     spikes and potentials bit for bit, gradients close (scalars against the float64 oracle where needed)."""
-    x, v0, params, rule, w_s, w_v = inputs
-    s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, rule, w_s, w_v)
+    x, v0, params, spec, w_s, w_v = inputs
+    s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, spec, w_s, w_v)
     d = torch.float64
-    s64, _, g64 = _run("torch", c, x.to(d), None if v0 is None else v0.to(d), params, rule, w_s.to(d), w_v.to(d))
+    s64, _, g64 = _run("torch", c, x.to(d), None if v0 is None else v0.to(d), params, spec, w_s.to(d), w_v.to(d))
     assert s.dtype == x.dtype and s.shape == x.shape
     assert torch.equal(s, s_ref), f"spikes differ at {(s != s_ref).sum().item()} elements ({near} with |H - V_th| < 1e-6)"
     if c["return_v"]:
@@ -142,9 +142,9 @@ def assert_matches_reference(c, inputs, s, v, g, near: int = 0) -> None:
 def test_triton_matches_torch(c):
     """Spikes, potentials (bit for bit) and all gradients equal the ``torch`` kernel's."""
     inputs = _inputs(c)
-    x, v0, params, rule, w_s, w_v = inputs
-    assert KERNELS.get("triton").unavailable(x, rule) is None
-    near = _near_threshold(x, v0, params, rule)
+    x, v0, params, spec, w_s, w_v = inputs
+    assert KERNELS.get("triton").unavailable(x, spec) is None
+    near = _near_threshold(x, v0, params, spec)
     assert_matches_reference(c, inputs, *_run("triton", c, *inputs), near=near)
     # The data should not rely on ties for the bit-for-bit claim (ties are tested on purpose below).
     assert near == 0, f"{near} elements with |H - V_th| < 1e-6 in the random data; change the seed"
@@ -153,10 +153,10 @@ def test_triton_matches_torch(c):
 @pytest.mark.parametrize("c", CASES[::6], ids=_case_id)
 def test_triton_fire_ratio_matches_torch(c):
     """DSR's alpha (fire at r·V_th, reset by V_th): spikes, potentials and gradients equal the reference's."""
-    x, v0, params, rule, w_s, w_v = _inputs(c)
-    rule = dataclasses.replace(rule, fire_ratio=0.5)
-    s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, rule, w_s, w_v)
-    s, v, g = _run("triton", c, x, v0, params, rule, w_s, w_v)
+    x, v0, params, spec, w_s, w_v = _inputs(c)
+    spec = dataclasses.replace(spec, fire_ratio=0.5)
+    s_ref, v_ref, g_ref = _run("torch", c, x, v0, params, spec, w_s, w_v)
+    s, v, g = _run("triton", c, x, v0, params, spec, w_s, w_v)
     assert torch.equal(s, s_ref) and 0 < s_ref.mean() < 1
     if c["return_v"]:
         assert torch.equal(v, v_ref)
@@ -169,12 +169,12 @@ def test_exact_ties_like_torch(strict, hard):
     """H == V_th exactly (0.5 + 0.5 with λ = κ = 1) fires unless ``strict``, forward and in backward's recomputation."""
     x = torch.tensor([[0.5, 0.25, 1.0, 0.5], [0.5, 0.75, 0.0, 0.5], [0.0, 0.5, 1.0, 0.25], [0.5, 0.0, 0.0, 0.25]])
     w_s, w_v = torch.linspace(-1, 1, 16).reshape(4, 4), torch.linspace(0.5, -0.7, 16).reshape(4, 4)
-    rule = NeuronRule(v_reset=0.0 if hard else None, detach_reset=False, strict=strict, surrogate=surrogate.get("atan"))
+    spec = NeuronSpec(v_reset=0.0 if hard else None, detach_reset=False, strict=strict, surrogate=surrogate.get("atan"))
     out = {}
     for kernel in ("torch", "triton"):
         xx = x.clone().requires_grad_()
         ps = [torch.tensor(1.0, requires_grad=True) for _ in range(3)]
-        s, v = KERNELS.get(kernel)(xx, None, *ps, rule, True)
+        s, v = KERNELS.get(kernel)(xx, None, *ps, spec, True)
         ((s * w_s).sum() + (v * w_v).sum()).backward()
         out[kernel] = (s, v, {"x": xx.grad, "decay": ps[0].grad, "gain": ps[1].grad, "vth": ps[2].grad})
     (s_ref, v_ref, g_ref), (s, v, g) = out["torch"], out["triton"]
@@ -227,10 +227,10 @@ def test_half_input_computed_in_fp32():
     torch.manual_seed(3)
     x = (torch.randn(5, 40) * 0.8 + 0.4).half().requires_grad_()
     params = [torch.tensor(v, dtype=torch.float16) for v in (0.75, 1.0, 1.0)]
-    rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
-    s, _ = KERNELS.get("triton")(x, None, *params, rule, False)
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    s, _ = KERNELS.get("triton")(x, None, *params, spec, False)
     assert s.dtype == torch.float16
-    s_ref, _ = KERNELS.get("torch")(x.detach().float(), None, *[p.float() for p in params], rule, False)
+    s_ref, _ = KERNELS.get("torch")(x.detach().float(), None, *[p.float() for p in params], spec, False)
     assert torch.equal(s.float(), s_ref)
     s.sum().backward()
     assert x.grad.dtype == torch.float16
@@ -249,22 +249,22 @@ def test_opcheck_custom_op():
 def test_unavailable_reasons(monkeypatch):
     """Clear reasons: CPU tensors without the interpreter, float64, a plain callable surrogate."""
     kernel = KERNELS.get("triton")
-    rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
     x = torch.zeros(2, 3)
-    assert kernel.unavailable(x, rule) is None  # interpreter on
+    assert kernel.unavailable(x, spec) is None  # interpreter on
     monkeypatch.delenv("TRITON_INTERPRET")
-    reason = kernel.unavailable(x, rule)
+    reason = kernel.unavailable(x, spec)
     assert reason is not None and "cuda" in reason and "TRITON_INTERPRET=1" in reason and "cpu" in reason
     with pytest.raises(ValueError, match="runs on cuda tensors"):
-        kernel(x, None, *(torch.tensor(1.0) for _ in range(3)), rule)
+        kernel(x, None, *(torch.tensor(1.0) for _ in range(3)), spec)
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    assert kernel.unavailable(x, rule) is not None
+    assert kernel.unavailable(x, spec) is not None
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    assert "float64" in kernel.unavailable(x.double(), rule)
-    callable_rule = NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda z: (z >= 0).float())
+    assert "float64" in kernel.unavailable(x.double(), spec)
+    callable_rule = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=lambda z: (z >= 0).float())
     assert "registered surrogate" in kernel.unavailable(x, callable_rule)
     # auto never picks triton for CPU tensors, even under the interpreter
-    assert KERNELS.get("auto").choose(x, rule).name != "triton"
+    assert KERNELS.get("auto").choose(x, spec).name != "triton"
 
 
 def _run_python(code, interpret):
@@ -286,14 +286,14 @@ def test_import_is_lazy_and_survives_missing_triton():
         "sys.modules['triton'] = None  # import triton -> ImportError\n"
         "import torch\n"
         "from spikeforge.neuron.kernels import KERNELS, triton_kernel\n"
-        "from spikeforge.neuron.kernels.base import NeuronRule\n"
+        "from spikeforge.neuron.kernels.base import NeuronSpec\n"
         "from spikeforge.neuron import surrogate\n"
         "assert triton_kernel.triton is None and triton_kernel.tl is None\n"
-        "rule = NeuronRule(0.0, True, False, surrogate.get('atan'))\n"
+        "spec = NeuronSpec(0.0, True, False, surrogate.get('atan'))\n"
         "os.environ['TRITON_INTERPRET'] = '1'\n"
-        "reason = KERNELS.get('triton').unavailable(torch.zeros(2, 3), rule)\n"
+        "reason = KERNELS.get('triton').unavailable(torch.zeros(2, 3), spec)\n"
         "assert reason is not None and 'triton cannot be imported' in reason, reason\n"
-        "assert KERNELS.get('auto').choose(torch.zeros(2, 3), rule).name != 'triton'\n"
+        "assert KERNELS.get('auto').choose(torch.zeros(2, 3), spec).name != 'triton'\n"
         "print('ok')\n"
     )
     assert "ok" in _run_python(code, interpret=False)
@@ -306,17 +306,17 @@ def test_triton_imported_before_interpreter_was_set():
         "import os, torch, triton, triton.language\n"
         "os.environ['TRITON_INTERPRET'] = '1'\n"
         "from spikeforge.neuron.kernels import KERNELS\n"
-        "from spikeforge.neuron.kernels.base import NeuronRule\n"
+        "from spikeforge.neuron.kernels.base import NeuronSpec\n"
         "from spikeforge.neuron import surrogate\n"
         "torch.manual_seed(0)\n"
         "x = torch.randn(5, 40) * 0.8 + 0.4\n"
         "for name in surrogate.SURROGATES.names():\n"
-        "    rule = NeuronRule(None, False, False, surrogate.get(name))\n"
+        "    spec = NeuronSpec(None, False, False, surrogate.get(name))\n"
         "    out = []\n"
         "    for kernel in ('torch', 'triton'):\n"
         "        xx = x.clone().requires_grad_()\n"
         "        vth = torch.tensor(1.0, requires_grad=True)\n"
-        "        s, v = KERNELS.get(kernel)(xx, None, torch.tensor(0.8), torch.tensor(1.0), vth, rule, True)\n"
+        "        s, v = KERNELS.get(kernel)(xx, None, torch.tensor(0.8), torch.tensor(1.0), vth, spec, True)\n"
         "        (s.sum() + v.square().sum()).backward()\n"
         "        out.append((s, v, xx.grad, vth.grad))\n"
         "    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][1], out[1][1]), name\n"

@@ -21,14 +21,14 @@ def compiled_kernels(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
 
 
-def _on_gpu(c, x, v0, params, rule, w_s, w_v):
+def _on_gpu(c, x, v0, params, spec, w_s, w_v):
     """``cases._run`` of the triton kernel with every tensor (λ, κ, V_th included) on the GPU; results on the CPU."""
     cuda = torch.device("cuda")
     x = x.to(cuda, copy=True).requires_grad_()
     v0 = None if v0 is None else v0.to(cuda, copy=True).requires_grad_()
     learn = {"none": (False, False, False), "all": (True, True, True), "no_gain": (True, False, True)}[c["learn"]]
     ps = [torch.tensor(p).to(device=cuda, dtype=x.dtype).requires_grad_(r) for p, r in zip(params, learn)]
-    s, v = cases.KERNELS.get("triton")(x, v0, *ps, rule, c["return_v"])
+    s, v = cases.KERNELS.get("triton")(x, v0, *ps, spec, c["return_v"])
     assert s.device.type == "cuda"
     loss = (s * w_s.to(cuda)).sum() + ((v * w_v.to(cuda)).sum() if c["return_v"] else 0)
     loss.backward()
@@ -46,10 +46,10 @@ def test_triton_on_cuda_matches_torch(c):
 
 @pytest.mark.parametrize("c", cases.CASES[::6], ids=cases._case_id)
 def test_triton_on_cuda_fire_ratio_matches_torch(c):
-    x, v0, params, rule, w_s, w_v = cases._inputs(c)
-    rule = dataclasses.replace(rule, fire_ratio=0.5)
-    s_ref, v_ref, g_ref = cases._run("torch", c, x, v0, params, rule, w_s, w_v)
-    s, v, g = _on_gpu(c, x, v0, params, rule, w_s, w_v)
+    x, v0, params, spec, w_s, w_v = cases._inputs(c)
+    spec = dataclasses.replace(spec, fire_ratio=0.5)
+    s_ref, v_ref, g_ref = cases._run("torch", c, x, v0, params, spec, w_s, w_v)
+    s, v, g = _on_gpu(c, x, v0, params, spec, w_s, w_v)
     assert torch.equal(s, s_ref) and 0 < s_ref.mean() < 1
     if c["return_v"]:
         assert torch.equal(v, v_ref)
@@ -57,5 +57,5 @@ def test_triton_on_cuda_fire_ratio_matches_torch(c):
 
 
 def test_auto_picks_triton_for_cuda_tensors():
-    rule = cases.NeuronRule(v_reset=0.0, detach_reset=True, strict=False, surrogate=cases.surrogate.get("atan"))
-    assert cases.KERNELS.get("auto").choose(torch.zeros(2, 3, device="cuda"), rule).name == "triton"
+    spec = cases.NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=cases.surrogate.get("atan"))
+    assert cases.KERNELS.get("auto").choose(torch.zeros(2, 3, device="cuda"), spec).name == "triton"

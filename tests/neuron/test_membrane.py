@@ -1,4 +1,4 @@
-"""Membrane statistics for RecDis-style losses (SPEC §6.4): values by hand, the flow gradient rule, all methods."""
+"""Membrane statistics for RecDis-style losses (SPEC §6.4): values by hand, the flow gradient spec, all methods."""
 import math
 
 import pytest

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikeforge.neuron import IFNode, LIFNode, PLIFNode, Readout, surrogate
-from spikeforge.neuron.kernels import KERNELS, NeuronRule
+from spikeforge.neuron.kernels import KERNELS, NeuronSpec
 
 D = torch.float64
 
@@ -123,9 +123,9 @@ def kernel_or_skip(name, monkeypatch):
 @pytest.mark.parametrize("kernel", KERNELS.names())
 def test_soft_reset_subtracts_v_threshold(kernel, case, monkeypatch):
     decay, vth, x, spikes, v = SOFT_CASES[case]
-    rule = NeuronRule(v_reset=None, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    spec = NeuronSpec(v_reset=None, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
     params = [torch.tensor(p, dtype=torch.float32) for p in (decay, 1.0, vth)]
-    s, v_seq = kernel_or_skip(kernel, monkeypatch)(col(x).float(), None, *params, rule, True)
+    s, v_seq = kernel_or_skip(kernel, monkeypatch)(col(x).float(), None, *params, spec, True)
     assert s.flatten().tolist() == spikes
     assert v_seq.flatten().tolist() == v
 
@@ -137,11 +137,11 @@ def test_soft_reset_gradient_carries_v_threshold(kernel, monkeypatch):
     = 1 + ∂L/∂H[t+1] and ∂L/∂H[t] = δ[t]·(1 − 1.5) = −δ[t]/2 backwards from δ[4] = 1: ∂L/∂X = ∂L/∂H =
     −0.34375, −0.3125, −0.375, −0.25, −0.5; ∂L/∂V_th = Σ δ[t]·(1.5 − S[t]) = 3.46875 (H − S would give
     ∂V/∂H = 0). Exact in float32."""
-    rule = NeuronRule(v_reset=None, detach_reset=False, strict=False, surrogate=surrogate.get("const"))
+    spec = NeuronSpec(v_reset=None, detach_reset=False, strict=False, surrogate=surrogate.get("const"))
     x = col(SOFT_CASES["if-vth1.5"][2]).float().requires_grad_()
     vth = torch.tensor(1.5, requires_grad=True)
     one = torch.tensor(1.0)
-    _, v_seq = kernel_or_skip(kernel, monkeypatch)(x, None, one, one, vth, rule, True)
+    _, v_seq = kernel_or_skip(kernel, monkeypatch)(x, None, one, one, vth, spec, True)
     v_seq.sum().backward()
     assert x.grad.flatten().tolist() == [-0.34375, -0.3125, -0.375, -0.25, -0.5]
     assert vth.grad.item() == 3.46875

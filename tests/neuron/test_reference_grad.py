@@ -11,7 +11,7 @@ import torch
 
 from spikeforge.neuron import surrogate
 from spikeforge.neuron.kernels import KERNELS
-from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.base import NeuronSpec
 
 D = torch.float64
 
@@ -72,8 +72,8 @@ def test_reference_gradients_match_unrolled_formula(v_reset, detach, sg_name):
     kap = torch.tensor(0.9, dtype=D, requires_grad=True)
     vth = torch.tensor(1.0, dtype=D, requires_grad=True)
     sg = surrogate.get(sg_name)
-    rule = NeuronRule(v_reset=v_reset, detach_reset=detach, strict=False, surrogate=sg)
-    s, v = KERNELS.get("torch")(x, v0, lam, kap, vth, rule, return_v=True)
+    spec = NeuronSpec(v_reset=v_reset, detach_reset=detach, strict=False, surrogate=sg)
+    s, v = KERNELS.get("torch")(x, v0, lam, kap, vth, spec, return_v=True)
     gS, gV = torch.randn(T, N, generator=g, dtype=D), torch.randn(T, N, generator=g, dtype=D)
     got = torch.autograd.grad((s * gS).sum() + (v * gV).sum(), (x, v0, lam, kap, vth))
     want = manual_backward(x.detach(), v0.detach(), 0.8, 0.9, 1.0, v_reset, detach, sg, gS, gV)
@@ -85,14 +85,14 @@ def test_reference_gradients_match_unrolled_formula(v_reset, detach, sg_name):
 @pytest.mark.parametrize("v_reset", [0.0, None])
 def test_gradcheck_potential_sequence(v_reset):
     """With a detached reset the potential sequence is smooth between threshold crossings."""
-    rule = NeuronRule(v_reset=v_reset, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    spec = NeuronSpec(v_reset=v_reset, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(5, 6, generator=g, dtype=D) * 1.2).requires_grad_()
     v0 = (torch.rand(6, generator=g, dtype=D) * 0.3).requires_grad_()
     lam, kap, vth = (torch.tensor(v, dtype=D, requires_grad=True) for v in (0.7, 0.9, 1.0))
 
     def potentials(x, v0, lam, kap, vth):
-        return KERNELS.get("torch")(x, v0, lam, kap, vth, rule, return_v=True)[1]
+        return KERNELS.get("torch")(x, v0, lam, kap, vth, spec, return_v=True)[1]
 
     assert torch.autograd.gradcheck(potentials, (x, v0, lam, kap, vth), eps=1e-7, atol=1e-6)
 
@@ -106,8 +106,8 @@ def test_gradcheck_plif_w_and_readout():
     def potentials_of_w(w):
         node.w.data.copy_(w.detach())
         k = torch.sigmoid(w)
-        rule = node.rule
-        return KERNELS.get("torch")(x, None, 1 - k, k, torch.tensor(1.0, dtype=D), rule, return_v=True)[1]
+        spec = node.spec
+        return KERNELS.get("torch")(x, None, 1 - k, k, torch.tensor(1.0, dtype=D), spec, return_v=True)[1]
 
     assert torch.autograd.gradcheck(potentials_of_w, (torch.tensor(-0.4, dtype=D, requires_grad=True),))
     readout = Readout(decay=0.9)

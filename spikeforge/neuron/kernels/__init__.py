@@ -14,12 +14,12 @@ import warnings
 import torch
 from torch import Tensor
 
-from spikeforge.neuron.kernels.base import Kernel, NeuronRule
+from spikeforge.neuron.kernels.base import Kernel, NeuronSpec
 from spikeforge.neuron.kernels.reference import ReferenceKernel
 from spikeforge.neuron.kernels.window import Affine, WindowState
 from spikeforge.registry import Registry
 
-__all__ = ["KERNELS", "Kernel", "NeuronRule", "AutoKernel", "WindowState", "Affine"]
+__all__ = ["KERNELS", "Kernel", "NeuronSpec", "AutoKernel", "WindowState", "Affine"]
 
 KERNELS: Registry[Kernel] = Registry("kernel")
 KERNELS.register("torch", ReferenceKernel)
@@ -49,13 +49,13 @@ class AutoKernel(Kernel):
     name = "auto"
     preference = PREFERENCE
 
-    def choose(self, x: Tensor, rule: NeuronRule) -> Kernel:
+    def choose(self, x: Tensor, spec: NeuronSpec) -> Kernel:
         reasons = []
         for name in self.preference.get(x.device.type, ("torch",)):
             if name == "torch" or name not in KERNELS:
                 continue
             kernel = KERNELS.get(name)
-            reason = kernel.unavailable(x, rule)
+            reason = kernel.unavailable(x, spec)
             if reason is None:
                 return kernel
             reasons.append(f"{name}: {reason}")
@@ -64,11 +64,11 @@ class AutoKernel(Kernel):
                           + "; ".join(reasons), RuntimeWarning, stacklevel=3)
         return KERNELS.get("torch")
 
-    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule, return_v=False):
-        return self.choose(x, rule)(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, spec, return_v=False):
+        return self.choose(x, spec)(x, v_init, decay, input_gain, v_threshold, spec, return_v)
 
-    def fire_window(self, x, state, weights, decay, gain, vth, rule, bits, affine=None) -> None:
-        return self.choose(x, rule).fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
+    def fire_window(self, x, state, weights, decay, gain, vth, spec, bits, affine=None) -> None:
+        return self.choose(x, spec).fire_window(x, state, weights, decay, gain, vth, spec, bits, affine)
 
     unpack = staticmethod(unpack_preferred)
 

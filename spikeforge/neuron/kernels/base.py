@@ -1,4 +1,4 @@
-"""What every multi-step neuron kernel shares: the static rule and the kernel interface.
+"""What every multi-step neuron kernel shares: the static spec and the kernel interface.
 
 A kernel runs the LIF-family dynamics of SPEC §2 over a whole sequence, one call per layer:
 
@@ -31,11 +31,11 @@ from spikeforge.streams.bits import unpack_bits
 if TYPE_CHECKING:
     from spikeforge.neuron.kernels.window import WindowState
 
-__all__ = ["NeuronRule", "Kernel"]
+__all__ = ["NeuronSpec", "Kernel"]
 
 
 @dataclass(frozen=True)
-class NeuronRule:
+class NeuronSpec:
     """The static (non-tensor) options of a spiking layer.
 
     Args:
@@ -66,7 +66,7 @@ class NeuronRule:
 class Kernel:
     """A multi-step neuron implementation. Subclasses are registered in ``KERNELS``.
 
-    ``__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)``:
+    ``__call__(x, v_init, decay, input_gain, v_threshold, spec, return_v)``:
         x: ``[T, ...]`` floating input current per step (threshold units).
         v_init: ``[...]`` starting potential (shape ``x.shape[1:]``), or None for v_rest.
         decay, input_gain, v_threshold: 0-dim tensors λ, κ, V_th of x's dtype (may require grad).
@@ -75,8 +75,8 @@ class Kernel:
 
     name: str = ""
 
-    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
-        """Why this kernel cannot run ``x`` under ``rule`` (None when it can)."""
+    def unavailable(self, x: Tensor, spec: NeuronSpec) -> str | None:
+        """Why this kernel cannot run ``x`` under ``spec`` (None when it can)."""
         return None
 
     def __call__(
@@ -86,7 +86,7 @@ class Kernel:
         decay: Tensor,
         input_gain: Tensor,
         v_threshold: Tensor,
-        rule: NeuronRule,
+        spec: NeuronSpec,
         return_v: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         raise NotImplementedError
@@ -99,7 +99,7 @@ class Kernel:
         decay: Tensor,
         gain: Tensor,
         vth: Tensor,
-        rule: NeuronRule,
+        spec: NeuronSpec,
         bits: Tensor,
         affine: "tuple[Tensor, Tensor, int] | None" = None,
     ) -> None:
@@ -113,7 +113,7 @@ class Kernel:
                 dtype: V carried between windows and the two weighted sums, updated in place.
             weights: ``[n]`` aggregation weights w[t] of these steps.
             decay, gain, vth: 0-dim tensors λ, κ, V_th on x's device (values only; never read on the host).
-            rule: reset, strictness, fire ratio and v_rest.
+            spec: reset, strictness, fire ratio and v_rest.
             bits: uint8 ``[n, ⌈N/8⌉]`` (rows of the layer's ``[T, ⌈N/8⌉]``), written with the packed spikes.
             affine: optional ``(scale [C], shift [C], inner)``: X' = X·scale[c] + shift[c] is the neuron's input
                 (and what ``input_sum`` adds up), c = (j div inner) mod C.

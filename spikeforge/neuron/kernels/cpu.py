@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 
 from spikeforge.neuron.kernels import KERNELS
-from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.base import NeuronSpec
 from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op
 from spikeforge.neuron.kernels.reference import ReferenceKernel
 from spikeforge.neuron.kernels.window import prepare_window
@@ -161,35 +161,35 @@ class CpuKernel(FusedKernel):
     def op(self) -> Callable:
         return build_op()
 
-    def unavailable(self, x, rule: NeuronRule) -> str | None:
-        reason = super().unavailable(x, rule)
+    def unavailable(self, x, spec: NeuronSpec) -> str | None:
+        reason = super().unavailable(x, spec)
         if reason is None and build_failure() is not None:
             reason = f"kernel 'cpu': {build_failure()}"
         return reason
 
-    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
-        misuse = FusedKernel.unavailable(self, x, rule)  # wrong device or a plain callable surrogate
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, spec: NeuronSpec, return_v=False):
+        misuse = FusedKernel.unavailable(self, x, spec)  # wrong device or a plain callable surrogate
         if misuse is not None:
             raise ValueError(f"{misuse}; use backend='auto' or 'torch'")
         reason = _ensure_built()
         if reason is not None:
             warnings.warn(f"kernel 'cpu' falls back to the 'torch' kernel: {reason}", RuntimeWarning, stacklevel=2)
-            return ReferenceKernel()(x, v_init, decay, input_gain, v_threshold, rule, return_v)
-        return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+            return ReferenceKernel()(x, v_init, decay, input_gain, v_threshold, spec, return_v)
+        return super().__call__(x, v_init, decay, input_gain, v_threshold, spec, return_v)
 
-    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+    def fire_window(self, x, state, weights, decay, gain, vth, spec: NeuronSpec, bits, affine=None) -> None:
         """One fused C++ pass over the window (see :meth:`Kernel.fire_window`); half/bf16 ``x`` is converted
         to float32 first. Falls back to the ``torch`` loop, with a warning, when the build fails."""
-        misuse = FusedKernel.unavailable(self, x, rule)
+        misuse = FusedKernel.unavailable(self, x, spec)
         if misuse is not None:
             raise ValueError(f"{misuse}; use backend='auto' or 'torch'")
         reason = _ensure_built()
         if reason is not None:
             warnings.warn(f"kernel 'cpu' falls back to the 'torch' kernel: {reason}", RuntimeWarning, stacklevel=2)
-            return ReferenceKernel().fire_window(x, state, weights, decay, gain, vth, rule, bits, affine)
+            return ReferenceKernel().fire_window(x, state, weights, decay, gain, vth, spec, bits, affine)
         a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
         empty = state.v.new_empty(0)
         scale, shift, inner = a.affine if a.affine is not None else (empty, empty, 1)
         _STATE["window_op"](a.x.to(state.v.dtype), state.v, state.input_sum, state.spike_sum, a.weights, a.decay,
-                            a.gain, a.vth, bits, scale, shift, inner, float(rule.v_rest), rule.hard, rule.strict,
-                            float(rule.fire_ratio))
+                            a.gain, a.vth, bits, scale, shift, inner, float(spec.v_rest), spec.hard, spec.strict,
+                            float(spec.fire_ratio))

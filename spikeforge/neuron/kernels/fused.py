@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from spikeforge.neuron.kernels.base import Kernel, NeuronRule
+from spikeforge.neuron.kernels.base import Kernel, NeuronSpec
 from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES, Surrogate
 
 __all__ = ["FusedKernel", "define_fused_ops", "define_window_op", "surrogate_unsupported"]
@@ -133,23 +133,23 @@ class FusedKernel(Kernel):
     def op(self) -> Callable:
         raise NotImplementedError
 
-    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+    def unavailable(self, x: Tensor, spec: NeuronSpec) -> str | None:
         if x.device.type != self.device_type:
             return f"kernel {self.name!r} runs on {self.device_type} tensors, got {x.device.type}"
-        return surrogate_unsupported(self.name, rule.surrogate)
+        return surrogate_unsupported(self.name, spec.surrogate)
 
-    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, spec: NeuronSpec, return_v=False):
         shape, dtype = x.shape, x.dtype
         compute = dtype if dtype in _COMPUTE_DTYPES else torch.float32
         x2 = x.reshape(shape[0], -1).to(compute).contiguous()
         if v_init is None:
-            v0 = torch.full((x2.shape[1],), rule.v_rest, dtype=compute, device=x.device)
+            v0 = torch.full((x2.shape[1],), spec.v_rest, dtype=compute, device=x.device)
         else:
             v0 = v_init.reshape(-1).to(compute).contiguous()
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
-        sg = rule.surrogate
+        sg = spec.surrogate
         sg_a, sg_b = sg.kernel_constants()
-        s, _, v = self.op()(x2, v0, *params, rule.v_rest, rule.hard, rule.detach_reset, rule.strict,
-                            sg.kernel_id, float(sg_a), float(sg_b), return_v, float(rule.fire_ratio))
+        s, _, v = self.op()(x2, v0, *params, spec.v_rest, spec.hard, spec.detach_reset, spec.strict,
+                            sg.kernel_id, float(sg_a), float(sg_b), return_v, float(spec.fire_ratio))
         s = s.reshape(shape).to(dtype)
         return s, (v.reshape(shape).to(dtype) if return_v else None)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from spikeforge.neuron.kernels import KERNELS
-from spikeforge.neuron.kernels.base import NeuronRule
+from spikeforge.neuron.kernels.base import NeuronSpec
 from spikeforge.neuron.kernels.fused import FusedKernel, define_fused_ops, define_window_op, surrogate_unsupported
 from spikeforge.neuron.kernels.window import prepare_window
 from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES
@@ -456,11 +456,11 @@ def unpack_bits_triton(data: Tensor, n: int, dtype: torch.dtype = torch.float32)
                 data, out, out.numel(), n, data.stride(0))
     return out
 
-    def __call__(self, x, v_init, decay, input_gain, v_threshold, rule: NeuronRule, return_v=False):
-        reason = self.unavailable(x, rule)
+    def __call__(self, x, v_init, decay, input_gain, v_threshold, spec: NeuronSpec, return_v=False):
+        reason = self.unavailable(x, spec)
         if reason is not None:
             raise ValueError(reason)
-        return super().__call__(x, v_init, decay, input_gain, v_threshold, rule, return_v)
+        return super().__call__(x, v_init, decay, input_gain, v_threshold, spec, return_v)
 
 
 # What torch.compiler.assume_constant_result does to these two, without importing torch._dynamo when
@@ -483,28 +483,28 @@ class TritonKernel(FusedKernel):
     name = "triton"
     device_type = "cuda"
 
-    def unavailable(self, x: Tensor, rule: NeuronRule) -> str | None:
+    def unavailable(self, x: Tensor, spec: NeuronSpec) -> str | None:
         reason = _device_unusable(x.device)
         if reason is not None:
             return reason
         if x.dtype == torch.float64:
             return "kernel 'triton' computes in float32; float64 input is not supported (use 'torch' or 'cpu')"
-        return surrogate_unsupported(self.name, rule.surrogate) or _import_triton()
+        return surrogate_unsupported(self.name, spec.surrogate) or _import_triton()
 
     def op(self):
         _define_op()
         return _OP
 
-    def fire_window(self, x, state, weights, decay, gain, vth, rule: NeuronRule, bits, affine=None) -> None:
+    def fire_window(self, x, state, weights, decay, gain, vth, spec: NeuronSpec, bits, affine=None) -> None:
         """One Triton launch over the window (see :meth:`Kernel.fire_window`): one program per block of
         neurons, the loop over steps inside; half/bf16 ``x`` is loaded as is and computed in float32."""
-        reason = self.unavailable(x, rule)
+        reason = self.unavailable(x, spec)
         if reason is not None:
             raise ValueError(reason)
         a = prepare_window(x, state, weights, decay, gain, vth, bits, affine)
         empty = a.x.new_empty(0)
         scale, shift, inner = a.affine if a.affine is not None else (empty, empty, 1)
         _window_op()(a.x, state.v, state.input_sum, state.spike_sum, a.weights, a.decay, a.gain, a.vth, bits, scale,
-                     shift, inner, float(rule.v_rest), rule.hard, bool(rule.strict), float(rule.fire_ratio))
+                     shift, inner, float(spec.v_rest), spec.hard, bool(spec.strict), float(spec.fire_ratio))
 
     unpack = staticmethod(unpack_where_triton_runs)
