@@ -85,6 +85,11 @@ def test_unknown_name_lists_choices():
         surrogate.get("arctan")
 
 
+def test_unknown_option_is_a_value_error_naming_the_valid_ones():
+    with pytest.raises(ValueError, match=r"surrogate 'atan': bad option in \{'beta': 3\}.*valid options: alpha"):
+        surrogate.get("atan", beta=3)
+
+
 @pytest.mark.parametrize("alpha", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_alpha(alpha):
     with pytest.raises(ValueError, match="alpha must be a finite number > 0"):
