@@ -1,4 +1,4 @@
-"""The package import graph, read from the source with ``ast`` (issue "one owner for each concern").
+"""The package import graph, read from the source with ``ast``.
 
 The stack, lowest first: the core (``registry``, ``output``, ``streams``) <- ``neuron`` <- ``layers`` <- ``methods``
 <- ``models`` / ``losses`` <- ``tools`` (take a model, never a training run) <- ``train`` <- the command line

@@ -1,4 +1,4 @@
-"""Issue 22: the names users reach for first import from the top level, lightly, and help() names options."""
+"""The names users reach for first import from the top level, lightly, and help() names options."""
 import inspect
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Issue 22: the README's examples run as written (spikes, not zeros), its quick start saves a run that
+"""The README's examples run as written (spikes, not zeros), its quick start saves a run that
 the next commands read, it cites nothing outside the repository, and it lists every data set's source."""
 import contextlib
 import io

@@ -1,4 +1,4 @@
-"""Analysis and deployment tools (issue 15; SPEC §10 ``spikeforge.tools``).
+"""Analysis and deployment tools (SPEC §10 ``spikeforge.tools``).
 
 - :class:`Monitor` — per-layer / per-channel firing rates, spike trains, SEW A/O rates (hooks only);
 - :func:`quantize_weights`, :func:`prepare_qat` — b-bit symmetric weights, post-training or with an STE;

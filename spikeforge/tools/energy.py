@@ -1,4 +1,4 @@
-"""Energy estimate: synaptic operations per layer on neuromorphic hardware, and the ANN's MACs (issue 15 item 4).
+"""Energy estimate: synaptic operations per layer on neuromorphic hardware, and the ANN's MACs.
 
 Per conv/linear layer, from the inputs it actually receives while the model runs on ``x``:
 

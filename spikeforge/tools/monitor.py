@@ -1,4 +1,4 @@
-"""Firing-rate monitors: forward hooks on a model's spiking layers, detached on exit (issue 15).
+"""Firing-rate monitors: forward hooks on a model's spiking layers, detached on exit.
 
 :class:`Monitor` attaches to any model without changing it: a forward hook on every spiking neuron
 (a :class:`~spikeforge.neuron.node.BaseNode`, the DSR node included) and on every SEW connect

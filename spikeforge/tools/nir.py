@@ -1,4 +1,4 @@
-"""NIR export and import (issue 15 item 5), with the ``nir`` package (Neuromorphic Intermediate Representation 1.0).
+"""NIR export and import, with the ``nir`` package (Neuromorphic Intermediate Representation 1.0).
 
 :func:`export_nir` traces the network's layers (:mod:`spikeforge.tools.trace`) on an example input and
 writes one NIR node per layer:

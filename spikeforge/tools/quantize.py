@@ -1,4 +1,4 @@
-"""Low-bit weights: per-layer symmetric uniform quantization of conv/linear weights (issue 15 item 3).
+"""Low-bit weights: per-layer symmetric uniform quantization of conv/linear weights.
 
 DSR supp. Table S4 (SPEC §5) quantizes the weights of a trained PreAct-ResNet-18 to 8 and 4 bits with a
 straight-through estimator. For ``b`` bits and one layer's weight ``W``:

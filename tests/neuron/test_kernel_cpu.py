@@ -383,7 +383,7 @@ def test_build_name_follows_the_source(monkeypatch, tmp_path):
 
 
 def test_build_name_follows_the_environment(monkeypatch):
-    """Issue 22: two environments (another Python executable, torch version or include paths) sharing the
+    """two environments (another Python executable, torch version or include paths) sharing the
     extensions directory get a build each instead of rebuilding each other's."""
     import torch
     from torch.utils import cpp_extension
@@ -399,7 +399,7 @@ def test_build_name_follows_the_environment(monkeypatch):
 
 
 def test_build_says_so_before_building_or_waiting(monkeypatch, tmp_path):
-    """Issue 22: one line before a build, one while another process holds the lock, none when cached."""
+    """one line before a build, one while another process holds the lock, none when cached."""
     from torch.utils import cpp_extension
 
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))

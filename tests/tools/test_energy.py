@@ -1,4 +1,4 @@
-"""Energy estimate (issue 15 item 4): SOPs and MACs equal hand counts (conv stride 2, padding 1)."""
+"""Energy estimate: SOPs and MACs equal hand counts (conv stride 2, padding 1)."""
 from __future__ import annotations
 
 import pytest

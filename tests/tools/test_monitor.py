@@ -1,4 +1,4 @@
-"""Monitor (issue 15 item 1): firing rates equal hand counts under bptt, ssf and dsr."""
+"""Monitor: firing rates equal hand counts under bptt, ssf and dsr."""
 from __future__ import annotations
 
 import pytest

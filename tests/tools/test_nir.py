@@ -1,4 +1,4 @@
-"""NIR export / import (issue 15 item 5): identical spikes after a round trip; what NIR cannot express raises."""
+"""NIR export / import: identical spikes after a round trip; what NIR cannot express raises."""
 from __future__ import annotations
 
 import nir

@@ -1,4 +1,4 @@
-"""Low-bit weights (issue 15 item 3): grid, error bound, STE, QAT under a training step."""
+"""Low-bit weights: grid, error bound, STE, QAT under a training step."""
 from __future__ import annotations
 
 import pytest

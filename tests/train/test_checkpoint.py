@@ -1,4 +1,4 @@
-"""Checkpoint RNG states restored on another machine (issue: a checkpoint from more GPUs than are present)."""
+"""Checkpoint RNG states restored on another machine: a checkpoint from more GPUs than are present."""
 import random
 
 import numpy as np

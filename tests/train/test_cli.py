@@ -138,7 +138,7 @@ def test_sync_bn_converts_batchnorm_tb_on_cpu_and_refuses_torch_batchnorm():
 
 
 def test_models_takes_a_part_of_a_name(capsys):
-    """Issue 22: `spikeforge models sew_7` lists the names containing it (a shell pattern still works)."""
+    """`spikeforge models sew_7` lists the names containing it (a shell pattern still works)."""
     assert main(["models", "sew_7"]) == 0
     assert capsys.readouterr().out.split()[0] == "sew_7b_gesture"
     assert main(["models", "sew_7*"]) == 0
@@ -156,7 +156,7 @@ def test_recipes_name_prints_its_yaml_and_a_part_lists_matches(capsys):
 
 
 def test_digits_recipe_runs_on_one_thread(capsys):
-    """Issue 22: a tiny model on a busy machine: the digits recipe sets train.threads 1; --threads overrides it."""
+    """a tiny model on a busy machine: the digits recipe sets train.threads 1; --threads overrides it."""
     import torch
 
     torch.set_num_threads(2)

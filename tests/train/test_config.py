@@ -76,7 +76,7 @@ def test_bad_config_file(tmp_path):
     ("quant.bits", 1.5, "quant.bits must be an integer >= 1 or null, got 1.5"),
 ])
 def test_values_are_type_checked_naming_the_key(key, value, message):
-    """Issue 22: a wrong type names the key (no 'invalid literal for int()'), 2.5 epochs is refused, not truncated."""
+    """a wrong type names the key (no 'invalid literal for int()'), 2.5 epochs is refused, not truncated."""
     cfg = C.load_recipe("digits")
     with pytest.raises(ValueError, match=re.escape(f"--set: {message}")):
         C.set_key(cfg, key, value, source="--set")

@@ -1,4 +1,4 @@
-"""No host synchronisation in a training step (issue "GPU: correct, measured"): counted on the CPU with a
+"""No host synchronisation in a training step: counted on the CPU with a
 dispatch mode (:class:`spikeforge.bench.dispatch.OpCounter`) — scalar reads, tensors made from host values
 (a host-to-device copy on CUDA), value-dependent shapes. Before the fix a ResNet-19 bptt step made 55
 (λ, κ, V_th and the readout gains rebuilt from Python floats on every call)."""

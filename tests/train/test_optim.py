@@ -82,7 +82,7 @@ def test_schedules_registry_names():
     ({"name": "sgd", "lr": 0.1, "nesterov": "yes"}, "optimizer 'sgd': optim.nesterov must be true or false, got 'yes'"),
 ])
 def test_optimizer_options_name_the_key_not_the_builder(config, message):
-    """Issue 22: no internal names (`_adam() got an unexpected keyword argument`), no `'<=' not supported`."""
+    """no internal names (`_adam() got an unexpected keyword argument`), no `'<=' not supported`."""
     with pytest.raises(ValueError, match=re.escape(message)) as err:
         build_optimizer([torch.nn.Parameter(torch.zeros(2))], config)
     assert "_adam" not in str(err.value) and "_sgd" not in str(err.value)

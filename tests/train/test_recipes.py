@@ -1,4 +1,4 @@
-"""Every recipe loads, resolves and builds on fake data of its data set's format (issue 13; SPEC §9).
+"""Every recipe loads, resolves and builds on fake data of its data set's format (SPEC §9).
 
 - ``test_recipe_builds``: for each packaged recipe, the data sets (on fake files in the real format,
   one sample fetched and its shape checked against the model's input, T included for event frames),

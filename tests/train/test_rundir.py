@@ -1,4 +1,4 @@
-"""Run directories and resuming (issue 22): a new run never overwrites an earlier one; --resume continues
+"""Run directories and resuming: a new run never overwrites an earlier one; --resume continues
 the run its checkpoint belongs to, refuses another model or method and lists what the flags change."""
 import re
 import shutil
