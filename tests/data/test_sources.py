@@ -1,4 +1,4 @@
-every data set read from files says where to get it and how --data-dir is laid out."""
+"""Every data set read from files says where to get it and how --data-dir is laid out."""
 import ast
 import importlib.util
 import sys
