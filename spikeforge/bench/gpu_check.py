@@ -9,7 +9,7 @@ cannot start is recorded and the next one runs. Parts, in order:
 
 1. ``environment``: Python, torch, CUDA, GPUs, Triton, SpikingJelly versions (``environment.json``);
 2. ``kernel_tests``: ``pytest -q tests/neuron -m "not slow"``: with CUDA this includes
-   ``test_kernel_triton_cuda.py``, the Triton kernel compiled for the GPU against the CPU oracle
+   ``tests/neuron/kernels/test_triton_cuda.py``, the Triton kernel compiled for the GPU against the CPU oracle
    (80 cases + fire-ratio cases), besides the interpreter and CPU tests;
 3. ``bench_neuron``: ``bench neuron --device cuda`` at numel 2^24, T = 8 and 32 (SpikingJelly's row
    where it imports; a ``torch copy_`` bandwidth row);
@@ -81,7 +81,7 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
     d = device
     parts = [Part("environment", [*_py(), "-m", "spikeforge.bench.gpu_check", "--environment"], 120,
                   "environment.json", kind="environment")]
-    tests = ["tests/neuron/test_kernel_triton_cuda.py"] if dry_run else ["tests/neuron", "-m", "not slow"]
+    tests = ["tests/neuron/kernels/test_triton_cuda.py"] if dry_run else ["tests/neuron", "-m", "not slow"]
     parts.append(Part("kernel_tests", [*_py(), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
                                        f"--junitxml={out / 'kernel_tests.xml'}", *tests], 300, kind="pytest"))
     if dry_run:

@@ -112,7 +112,7 @@ SOFT_CASES = {
 
 
 def kernel_or_skip(name, monkeypatch):
-    """The registered kernel ``name``; triton runs on CPU under its interpreter (as tests/neuron/test_kernel_triton.py)."""
+    """The registered kernel ``name``; triton runs on CPU under its interpreter (as tests/neuron/kernels/test_triton.py)."""
     if name == "triton":
         pytest.importorskip("triton")
         monkeypatch.setenv("TRITON_INTERPRET", "1")

@@ -129,7 +129,7 @@ def _ensure_built() -> str | None:
 
 
 # What torch.compiler.assume_constant_result(_ensure_built) does, without importing torch._dynamo at
-# import time (about 1.5 s); tests/neuron/test_kernel_cpu.py checks a first use under fullgraph compile.
+# import time (about 1.5 s); tests/neuron/kernels/test_cpu.py checks a first use under fullgraph compile.
 _ensure_built._dynamo_marked_constant = True  # type: ignore[attr-defined]
 
 

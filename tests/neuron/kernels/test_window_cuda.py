@@ -1,5 +1,5 @@
 """``fire_window`` and ``unpack_bits_triton`` compiled for and run on a real GPU (not the interpreter), against
-the ``torch`` oracle on the CPU, with the same cases and tolerances as ``test_fire_window.py``; and no host
+the ``torch`` oracle on the CPU, with the same cases and tolerances as ``test_window.py``; and no host
 sync inside a window (``torch.cuda.set_sync_debug_mode("error")``). Skipped without CUDA."""
 import pytest
 import torch
@@ -8,7 +8,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 pytest.importorskip("triton")
 
-from tests.neuron import test_fire_window as cases  # noqa: E402  (sets TRITON_INTERPRET=1; unset per test below)
+from tests.neuron.kernels import test_window as cases  # noqa: E402  (sets TRITON_INTERPRET=1; unset per test below)
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ identical (same operations in the same order, no FMA); the weighted sums within 
 (value j of a step is bit j mod 8 of byte j div 8) and the bits past N must be 0.
 
 The fused ``cpu`` kernel is the C++ extension (skipped where it cannot be built); ``triton`` runs under the
-interpreter (``TRITON_INTERPRET=1``, set as ``test_kernel_triton.py`` does), on float32 only.
+interpreter (``TRITON_INTERPRET=1``, set as ``test_triton.py`` does), on float32 only.
 """
 import os
 

@@ -1,5 +1,5 @@
 """The ``triton`` kernel compiled for and run on a real GPU (not the interpreter) against the ``torch``
-oracle on the CPU: the 80 cases of ``test_kernel_triton.py`` and its fire-ratio cases, same oracle
+oracle on the CPU: the 80 cases of ``test_triton.py`` and its fire-ratio cases, same oracle
 (spikes and potentials bit for bit, gradients within rtol 1e-5 / atol 1e-6·max|ref|, scalars against
 the float64 oracle where that misses). Skipped without CUDA; ``python -m spikeforge.bench.gpu_check``
 runs it on a GPU machine."""
@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 
 pytest.importorskip("triton")
 
-from tests.neuron import test_kernel_triton as cases  # noqa: E402  (sets TRITON_INTERPRET=1; unset per test below)
+from tests.neuron.kernels import test_triton as cases  # noqa: E402  (sets TRITON_INTERPRET=1; unset per test below)
 
 
 @pytest.fixture(autouse=True)
