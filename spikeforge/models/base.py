@@ -10,13 +10,24 @@ integrates them; the logits are its final potential divided by c_{T−1} = Σ_t 
   scale does not depend on T (our choice; a positive constant changes no prediction);
 - after a DSR spiking layer with λ_r equal to its λ: exactly the DSR representation o.
 
+Every model builds its layers through the two helpers the base class owns, so the method alone decides
+the neurons and the head:
+
+- :meth:`SpikingModel.neuron_factory` — a zero-argument callable making one spiking layer per call
+  (``method.make_neuron(neuron, dsr=dsr_neuron)``), checked once before any layer is built;
+- :meth:`SpikingModel.set_head` — the readout (λ_r) and, where the head ends in a spiking output layer,
+  that layer (``method.output_neuron`` / ``method.readout_decay``). Every subclass calls it once in its
+  ``__init__``; the base ``__init__`` only reserves the ``readout`` slot (no readout is built and replaced),
+  and a forward before ``set_head`` raises.
+
 ``model(x)`` returns logits ``[B, K]``; ``model.forward_output(x)`` a :class:`ModelOutput` with the
 per-step outputs ``[T, B, K]`` (for TET) — under ssf/dsr their values come from ``seq`` and their
 gradient from the flow.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Callable, Mapping
+from typing import Any, Sequence
 
 from torch import Tensor, nn
 
@@ -39,11 +50,13 @@ class SpikingModel(nn.Module):
         input_shape: one sample's shape without T and B, e.g. ``(3, 32, 32)`` or ``(64,)``; ``None``
             entries accept any size.
         method: a :class:`~spikeforge.methods.Method` or its name.
-        readout_decay: λ_r of the readout (1 = time mean).
+
+    A subclass builds its spiking layers with :meth:`neuron_factory` and ends its ``__init__`` with
+    :meth:`set_head`, which sets ``self.readout``.
     """
 
     def __init__(self, name: str, T: int, num_classes: int, input_shape: Sequence[int | None],
-                 method: Method | str = "bptt", readout_decay: float = 1.0) -> None:
+                 method: Method | str = "bptt") -> None:
         super().__init__()
         self.name = name
         self.method = get_method(method)
@@ -53,9 +66,68 @@ class SpikingModel(nn.Module):
         if int(num_classes) < 1:
             raise ValueError(f"{name}: num_classes must be >= 1, got {num_classes}")
         self.T, self.num_classes, self.input_shape = int(T), int(num_classes), tuple(input_shape)
-        self.readout = Readout(decay=readout_decay, output="final")
+        # the slot set_head fills (registered here, so the readout keeps its first place in repr and named_modules)
+        self.register_module("readout", None)
         #: fill ``ModelOutput.stats["membrane"]`` (per spiking-layer μ, σ² of H − V_th; RecDis losses)
         self.record_membrane = False
+
+    def neuron_factory(self, neuron: Mapping[str, Any] | None,
+                       dsr_neuron: Mapping[str, Any] | None = None) -> Callable[[], nn.Module]:
+        """A zero-argument callable making one new spiking layer per call: ``self.method.make_neuron(neuron,
+        dsr=dsr_neuron)`` (bptt/ssf build ``neuron``; dsr builds a DSRNode from ``dsr_neuron``, or derives
+        one from ``neuron``, see the method).
+
+        The factory is called once here, its layer discarded, so a method that cannot take the neuron
+        fails before any layer of the model is built (building a neuron draws no random numbers, so the
+        model's initial parameters do not depend on this call).
+
+        Raises:
+            ValueError: ``"{name}: method='…' cannot build its neurons: {reason}"`` (e.g. dsr on a
+                hard-reset neuron without a ``dsr_neuron``, or on PLIF).
+        """
+        method, name = self.method, self.name
+
+        def make() -> nn.Module:
+            try:
+                return method.make_neuron(neuron, dsr=dsr_neuron)
+            except ValueError as err:
+                raise ValueError(f"{name}: method={method.name!r} cannot build its neurons: {err}") from None
+
+        make()  # fail at once, before any layer is built
+        return make
+
+    def set_head(self, hidden_decay: float | None = None,
+                 make_output_neuron: Callable[[], nn.Module] | None = None) -> nn.Module | None:
+        """Set ``self.readout``, the non-spiking :class:`~spikeforge.neuron.node.Readout` (``output="final"``)
+        whose decay λ_r turns the per-step outputs ``[T, B, K]`` into the logits ``[B, K]``; call once in
+        ``__init__`` (with an output neuron: where that layer belongs, after the layers before it).
+
+        Args:
+            hidden_decay: λ of the hidden spiking layers (:func:`~spikeforge.models._common.neuron_decay`).
+                ``None`` (and no ``make_output_neuron``): λ_r = 1 under every method — the logits are
+                the time mean of the per-step outputs (a linear head, or firing rates voted on).
+            make_output_neuron: for a head that ends in a spiking output layer: its factory (usually
+                :meth:`neuron_factory`'s). Needs ``hidden_decay``.
+
+        Returns:
+            with ``make_output_neuron``: the output layer the method gives, ``(layer, λ_r) =
+            self.method.output_neuron(make_output_neuron, hidden_decay)`` (bptt: a neuron, λ_r = 1; ssf:
+            ``nn.Identity``, λ_r = hidden_decay; dsr: a DSRNode, λ_r = its λ, 1 for IF, β for LIF); the
+            caller registers it where the head needs it. Otherwise ``None``, with λ_r =
+            ``self.method.readout_decay(hidden_decay)`` (bptt, dsr: 1; ssf: hidden_decay) when
+            ``hidden_decay`` is given, else 1.
+        """
+        output: nn.Module | None = None
+        if make_output_neuron is not None:
+            if hidden_decay is None:
+                raise ValueError(f"{self.name}: set_head needs hidden_decay with an output neuron")
+            output, decay = self.method.output_neuron(make_output_neuron, hidden_decay)
+        elif hidden_decay is not None:
+            decay = self.method.readout_decay(hidden_decay)
+        else:
+            decay = 1.0
+        self.readout = Readout(decay=decay, output="final")
+        return output
 
     def _expected(self) -> str:
         dims = ", ".join("*" if d is None else str(d) for d in self.input_shape)
@@ -91,6 +163,8 @@ class SpikingModel(nn.Module):
             return self._output(x, {"membrane": recorder.stats})
 
     def _output(self, x: Tensor, stats: dict) -> ModelOutput:
+        if self.readout is None:
+            raise RuntimeError(f"{self.name}: no readout; the model's __init__ must call self.set_head(...)")
         out = self.forward_features(self.method.enter(self.time_input(x)))
         T = out.shape[0]
         logits = self.readout(out) / self.readout.cumulative_gains(T, out.flow if isinstance(out, Dual) else out)[-1]

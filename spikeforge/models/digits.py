@@ -44,11 +44,13 @@ class DigitsSNN(SpikingModel):
                  dsr_neuron: Mapping[str, Any] | None = None, batchnorm: bool = False) -> None:
         super().__init__("digits_snn", T, num_classes, (in_features,), method)
         self.in_features = in_features
+        make_sn = self.neuron_factory(neuron if neuron is not None else DEFAULT_NEURON,
+                                      dsr_neuron if dsr_neuron is not None else DEFAULT_DSR_NEURON)
         self.fc1 = TimeDistributed(nn.Linear(in_features, hidden, bias=not batchnorm))  # BN's β replaces the bias
         self.bn1 = BatchNormTB(hidden) if batchnorm else nn.Identity()
-        self.sn1 = self.method.make_neuron(neuron if neuron is not None else DEFAULT_NEURON,
-                                           dsr=dsr_neuron if dsr_neuron is not None else DEFAULT_DSR_NEURON)
+        self.sn1 = make_sn()
         self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes))
+        self.set_head()  # λ_r = 1: the logits are the time mean of the per-step outputs under every method
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
         return self.fc2(self.sn1(self.bn1(self.fc1(x))))

@@ -39,7 +39,6 @@ from spikeforge.models.registry import MODELS
 __all__ = ["PLIFNet", "PLIF_NEURON"]
 
 
-
 # -- blocks --------------------------------------------------------------------------------------------
 class ConvBNSpike(nn.Module):
     """``conv3x3 (no bias) → BN over T·B → PLIF``. Shape: ``[T, B, in_ch, H, W]`` → ``[T, B, out_ch, H, W]``."""
@@ -76,7 +75,7 @@ class PLIFNet(SpikingModel):
                  name: str = "plif_net") -> None:
         super().__init__(name, T, num_classes, input_shape, method)
         neuron = dict(PLIF_NEURON if neuron is None else neuron)
-        make_sn = lambda: self.method.make_neuron(neuron)  # noqa: E731  (dsr: PLIF raises with the reason)
+        make_sn = self.neuron_factory(neuron)  # dsr: PLIF raises with the reason
         in_ch, side, layers = int(input_shape[0]), int(input_shape[1]), []
         for _ in range(stages):
             for _ in range(convs_per_stage):
@@ -93,6 +92,7 @@ class PLIFNet(SpikingModel):
         self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes * voting_size, bias=False))
         self.sn2 = make_sn()
         self.vote = TimeDistributed(VotingLayer(voting_size))
+        self.set_head()  # the logits are the voted firing rates (λ_r = 1) under every method
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
         x = self.dropout1(self.flatten(self.features(x)))

@@ -40,7 +40,6 @@ from spikeforge.models._common import (
 )
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
-from spikeforge.neuron.node import Readout
 
 __all__ = ["STEMS", "PreActBlock", "PreActResNet"]
 
@@ -142,7 +141,7 @@ class PreActResNet(SpikingModel):
         self.stem = stem
         neuron = dict(DSR_LAYOUT_NEURON if neuron is None else neuron)
         dsr_neuron = dict(default_dsr_neuron(self.T) if dsr_neuron is None else dsr_neuron)
-        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)
+        make_sn = self.neuron_factory(neuron, dsr_neuron)
         in_ch = int(input_shape[0])
         self.conv1, self.maxpool = STEMS[stem](in_ch, widths[0])
         stages, ch = [], widths[0]
@@ -163,8 +162,7 @@ class PreActResNet(SpikingModel):
         self.bn2 = BatchNormTB(num_classes)
         # the method decides the output layer: a neuron whose rate (bptt) or representation o (dsr) is the
         # logits, or none and a readout with the neurons' λ (ssf, SPEC §7.3)
-        self.sn3, decay = self.method.output_neuron(make_sn, neuron_decay(self.sn2))
-        self.readout = Readout(decay=decay, output="final")
+        self.sn3 = self.set_head(neuron_decay(self.sn2), make_sn)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

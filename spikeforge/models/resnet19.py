@@ -35,7 +35,6 @@ from spikeforge.streams.dual import Dual
 from spikeforge.models._common import TET_NEURON, merge_arch, neuron_decay
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
-from spikeforge.neuron.node import Readout
 
 __all__ = ["BasicBlock", "ResNet19", "TDBN_NEURON"]
 
@@ -125,7 +124,7 @@ class ResNet19(SpikingModel):
         self.tdbn = bool(tdbn)
         make_bn = _bn_factory(self.tdbn, float(neuron.get("v_threshold", 1.0)))
         dsr_neuron = dict(DSR_IF if dsr_neuron is None else dsr_neuron)
-        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)  # noqa: E731
+        make_sn = self.neuron_factory(neuron, dsr_neuron)
         self.conv1 = TimeDistributed(nn.Conv2d(int(input_shape[0]), stem_channels, 3, 1, 1, bias=False))
         self.bn1 = make_bn(stem_channels)
         self.sn1 = make_sn()
@@ -142,7 +141,7 @@ class ResNet19(SpikingModel):
         self.sn2 = make_sn()
         self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes))
         # no output neuron: per-step outputs are TET's O_t; under ssf the readout has the neurons' λ
-        self.readout = Readout(decay=self.method.readout_decay(neuron_decay(self.sn2)), output="final")
+        self.set_head(neuron_decay(self.sn2))
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:
         x = self.layers(self.sn1(self.bn1(self.conv1(x))))

@@ -34,8 +34,8 @@ from spikeforge.models._common import merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 
-__all__ = ["ConvBN", "SEWBlock", "SpikingResBlock", "PlainBlock", "ResNetSNN", "make_neuron_factory",
-           "IF_NEURON", "FAMILIES", "family_connect", "residual_branch"]
+__all__ = ["ConvBN", "SEWBlock", "SpikingResBlock", "PlainBlock", "ResNetSNN", "IF_NEURON", "FAMILIES",
+           "family_connect", "residual_branch"]
 
 IF_NEURON: dict[str, Any] = {"kind": "if", "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": True,
                              "surrogate": {"name": "atan", "alpha": 2.0}}
@@ -62,24 +62,6 @@ SNFactory = Callable[[], nn.Module]
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def make_neuron_factory(method: Method, neuron: Mapping[str, Any], dsr_neuron: Mapping[str, Any] | None,
-                        who: str) -> SNFactory:
-    """A zero-argument callable making one spiking layer per call through ``method.make_neuron``.
-
-    Raises:
-        ValueError: the method cannot take the neuron (e.g. dsr on a hard-reset IF without a
-            ``dsr_neuron`` config); the message names the model and the reason.
-    """
-    def make() -> nn.Module:
-        try:
-            return method.make_neuron(neuron, dsr=dsr_neuron)
-        except ValueError as err:
-            raise ValueError(f"{who}: method={method.name!r} cannot build its neurons: {err}") from None
-
-    make()  # fail at once, before any layer is built
-    return make
-
-
 def _conv(cin: int, cout: int, k: int, stride: int = 1) -> TimeDistributed:
     """Conv k×k (padding k//2, no bias), applied per step by folding T into the batch."""
     return TimeDistributed(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False))
@@ -219,8 +201,7 @@ class ResNetSNN(SpikingModel):
         super().__init__(name, T, num_classes, (int(in_channels), None, None), method)
         self.family, self.block, self.layers, self.connect = family, block, tuple(int(n) for n in layers), connect
         self.zero_init_residual = bool(zero_init_residual)
-        sn = make_neuron_factory(self.method, neuron if neuron is not None else IF_NEURON, dsr_neuron, name)
-        self._sn = sn
+        sn = self.neuron_factory(neuron if neuron is not None else IF_NEURON, dsr_neuron)
         expansion = 4 if block == "bottleneck" else 1
 
         self.conv1 = _conv(in_channels, widths[0], 7, 2)
@@ -228,26 +209,28 @@ class ResNetSNN(SpikingModel):
         self.sn1 = sn()
         self.maxpool = TimeDistributed(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
         self.inplanes = widths[0]
-        stages = [self._make_layer(w, n, 1 if i == 0 else 2, expansion) for i, (w, n) in enumerate(zip(widths, layers))]
+        stages = [self._make_layer(w, n, 1 if i == 0 else 2, expansion, sn)
+                  for i, (w, n) in enumerate(zip(widths, layers))]
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.head = TimeDistributed(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(self.inplanes, num_classes))
-        del self._sn
+        self.set_head()  # linear head: the logits are the time mean of the per-step FC outputs under every method
         self.reset_parameters()
 
-    def _make_layer(self, planes: int, blocks: int, stride: int, expansion: int) -> nn.Sequential:
+    def _make_layer(self, planes: int, blocks: int, stride: int, expansion: int, sn: SNFactory) -> nn.Sequential:
+        """One stage: ``blocks`` blocks of the family (the first with ``stride``), each SN made by ``sn``."""
         out = []
         for i in range(blocks):
             s = stride if i == 0 else 1
             changes = s != 1 or self.inplanes != planes * expansion
             bottleneck = expansion == 4
             if self.family == "sew":
-                down = ConvBN(self.inplanes, planes * expansion, 1, s, self._sn()) if changes else None
-                blk = SEWBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, True), down, self.connect)
+                down = ConvBN(self.inplanes, planes * expansion, 1, s, sn()) if changes else None
+                blk = SEWBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, True), down, self.connect)
             elif self.family == "spiking":
                 down = ConvBN(self.inplanes, planes * expansion, 1, s, None) if changes else None
-                blk = SpikingResBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, False), down, self._sn())
+                blk = SpikingResBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, False), down, sn())
             else:
-                blk = PlainBlock(residual_branch(bottleneck, self.inplanes, planes, s, self._sn, True))
+                blk = PlainBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, True))
             out.append(blk)
             self.inplanes = planes * expansion
         return nn.Sequential(*out)

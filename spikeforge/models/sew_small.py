@@ -37,7 +37,6 @@ from spikeforge.models.sew_resnet import (
     SEWBlock,
     SpikingResBlock,
     family_connect,
-    make_neuron_factory,
     residual_branch,
 )
 
@@ -110,7 +109,7 @@ class SEWSmallNet(SpikingModel):
         self.family, self.connect = family, connect
         self.up_kernel, self.zero_init_residual = up_kernel, bool(zero_init_residual)
         make_block = BLOCKS[family]
-        sn = make_neuron_factory(self.method, neuron if neuron is not None else PLIF_NEURON, dsr_neuron, name)
+        sn = self.neuron_factory(neuron if neuron is not None else PLIF_NEURON, dsr_neuron)
         layers: list[nn.Module] = []
         cin, size = int(in_channels), int(input_size)
         for channels, blocks, groups in stages:
@@ -123,6 +122,7 @@ class SEWSmallNet(SpikingModel):
                 size //= 2
         self.features = nn.Sequential(*layers)
         self.head = TimeDistributed(nn.Flatten(), nn.Linear(cin * size * size, num_classes))
+        self.set_head()  # linear head: the logits are the time mean of the per-step FC outputs under every method
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

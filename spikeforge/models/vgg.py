@@ -19,7 +19,8 @@ a non-spiking readout with the neurons' λ; vggsnn_dvs's readout takes the neuro
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -35,7 +36,6 @@ from spikeforge.models._common import (
 )
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
-from spikeforge.neuron.node import Readout
 
 __all__ = ["VGG11DVS", "VGGSNN"]
 
@@ -61,7 +61,8 @@ class ConvUnit(nn.Module):
         return self.dropout(self.sn(self.bn(self.conv(x))))
 
 
-def _features(cfg: Sequence[Any], in_ch: int, make_sn, dropout: float) -> tuple[nn.Sequential, int, int]:
+def _features(cfg: Sequence[Any], in_ch: int, make_sn: Callable[[], nn.Module],
+              dropout: float) -> tuple[nn.Sequential, int, int]:
     """Units and AP2 layers from ``cfg`` (ints = channels, "M" = AvgPool2d(2, 2)); returns (layers, C, pools)."""
     layers, pools = [], 0
     for v in cfg:
@@ -100,13 +101,12 @@ class VGG11DVS(SpikingModel):
         super().__init__(name, T, num_classes, input_shape, method)
         neuron = dict(DSR_LAYOUT_NEURON if neuron is None else neuron)
         dsr_neuron = dict(default_dsr_neuron(self.T) if dsr_neuron is None else dsr_neuron)
-        make_sn = lambda: self.method.make_neuron(neuron, dsr=dsr_neuron)  # noqa: E731
+        make_sn = self.neuron_factory(neuron, dsr_neuron)
         self.features, ch, _ = _features(_flatten(VGG11_CFG), int(input_shape[0]), make_sn, dropout)
         self.pool = TimeDistributed(nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(1))
         self.fc = TimeDistributed(nn.Linear(ch * 7 * 7, num_classes))
         self.bn = BatchNormTB(num_classes)
-        self.sn, decay = self.method.output_neuron(make_sn, neuron_decay(self.features[0].sn))
-        self.readout = Readout(decay=decay, output="final")
+        self.sn = self.set_head(neuron_decay(self.features[0].sn), make_sn)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -142,13 +142,12 @@ class VGGSNN(SpikingModel):
                  name: str = "vggsnn_dvs") -> None:
         super().__init__(name, T, num_classes, input_shape, method)
         neuron = dict(TET_NEURON if neuron is None else neuron)
-        make_sn = lambda: self.method.make_neuron(neuron)  # noqa: E731
+        make_sn = self.neuron_factory(neuron)
         self.features, ch, pools = _features(VGGSNN_CFG, int(input_shape[0]), make_sn, 0.0)
         side = int(input_shape[1]) // 2 ** pools
         self.flatten = TimeDistributed(nn.Flatten(1))
         self.fc = TimeDistributed(nn.Linear(ch * side * side, num_classes))
-        self.readout = Readout(decay=self.method.readout_decay(neuron_decay(self.features[0].sn)),
-                               output="final")
+        self.set_head(neuron_decay(self.features[0].sn))  # no output neuron; under ssf λ_r = the neurons' λ
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

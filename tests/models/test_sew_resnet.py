@@ -5,7 +5,7 @@ import torch
 from spikeforge.layers import SEWConnect
 from spikeforge.methods import get_method
 from spikeforge.models import create_model, list_models
-from spikeforge.models.sew_resnet import IF_NEURON, SEWBlock, SpikingResBlock, residual_branch, make_neuron_factory
+from spikeforge.models.sew_resnet import IF_NEURON, SEWBlock, SpikingResBlock, residual_branch
 from spikeforge.neuron import IFNode
 
 FAMILIES = ("sew_resnet", "spiking_resnet", "plain_net")
@@ -93,7 +93,8 @@ def test_M1_sew_connect(connect, expected):
 
 
 def _sew_block(connect, channels=8):
-    sn = make_neuron_factory(get_method("bptt"), IF_NEURON, None, "test")
+    method = get_method("bptt")
+    sn = lambda: method.make_neuron(IF_NEURON)  # noqa: E731
     return SEWBlock(residual_branch(False, channels, channels, 1, sn, True), None, connect)
 
 

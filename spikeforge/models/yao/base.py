@@ -42,6 +42,7 @@ class YaoModel(SpikingModel):
                              f"dilated windows need L % 4 == 0 up to stage 2), got {img_size}")
         super().__init__(name, 1, num_classes, (in_chans, int(img_size), int(img_size)), m)
         self.img_size = int(img_size)
+        self.set_head()  # one step: the logits are the head's output (λ_r = 1)
 
     def forward_image(self, x: Tensor) -> Tensor:
         """``[B, C, H, W]`` → logits ``[B, K]``."""
