@@ -50,7 +50,7 @@ class MPDDing2019(nn.Module):
     """CE on the logits + ``lambda_mpd`` · mean over layers of (d1 + d2) — the RecDis STAND-IN (see module doc).
 
     ``out.stats["membrane"]`` must hold one ``(μ [C], σ² [C])`` pair per hidden spiking layer: a zoo model
-    records them when its ``record_membrane`` is set, which the training engine does for this loss
+    records them when its ``collect_membrane`` is set, which the training engine does for this loss
     (``needs_membrane``). Every spiking layer of the model is counted, the output layer of a head that
     ends in one included.
     """

@@ -69,7 +69,7 @@ class SpikingModel(nn.Module):
         # the slot set_head fills (registered here, so the readout keeps its first place in repr and named_modules)
         self.register_module("readout", None)
         #: fill ``ModelOutput.stats["membrane"]`` (per spiking-layer μ, σ² of H − V_th; RecDis losses)
-        self.record_membrane = False
+        self.collect_membrane = False
 
     def neuron_factory(self, neuron: Mapping[str, Any] | None,
                        dsr_neuron: Mapping[str, Any] | None = None) -> Callable[[], nn.Module]:
@@ -155,9 +155,9 @@ class SpikingModel(nn.Module):
         raise NotImplementedError
 
     def forward_output(self, x: Tensor) -> ModelOutput:
-        """Logits, per-step outputs and, with ``record_membrane``, ``stats["membrane"]``: one ``(μ [C], σ² [C])``
+        """Logits, per-step outputs and, with ``collect_membrane``, ``stats["membrane"]``: one ``(μ [C], σ² [C])``
         of H − V_th per spiking-layer call (:mod:`spikeforge.neuron.membrane`)."""
-        if not self.record_membrane:
+        if not self.collect_membrane:
             return self._output(x, {})
         with record_membrane(self) as recorder:
             return self._output(x, {"membrane": recorder.stats})

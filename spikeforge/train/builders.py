@@ -42,9 +42,9 @@ def build_model(cfg: dict[str, Any]) -> nn.Module:
     name, opts = _options(cfg, "model")
     model = create_model(name, method=build_method(cfg), **opts)
     if getattr(LOSSES.lookup(cfg["loss"]["name"]), "needs_membrane", False):
-        if not hasattr(model, "record_membrane"):
+        if not hasattr(model, "collect_membrane"):
             raise ValueError(f"loss {cfg['loss']['name']!r} needs membrane statistics, which model {name!r} does not record")
-        model.record_membrane = True
+        model.collect_membrane = True
     bits = cfg["quant"]["bits"]
     if bits is not None:
         model = prepare_qat(model, int(bits))

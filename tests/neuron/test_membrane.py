@@ -70,12 +70,12 @@ def test_all_methods_record_the_same_values_and_train_mpd():
         torch.manual_seed(1)
         model = create_model("digits_snn", method=name)
         if name != "dsr":
-            model.record_membrane = True
+            model.collect_membrane = True
             out = model.forward_output(x)
             (mean, var), = out.stats["membrane"]
             values[name] = (mean.detach(), var.detach())
         else:
-            model.record_membrane = True
+            model.collect_membrane = True
             out = model.forward_output(x)
         loss = loss_fn(out, y)
         assert math.isfinite(loss.item())
