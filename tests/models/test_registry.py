@@ -24,7 +24,7 @@ KNOWN = {("plain_net152", "ssf"): "ssf gradients grow ~2x per conv-BN-IF layer; 
 #: model name prefix -> why its first layer gets a zero gradient here under bptt (and where it is tested instead)
 SILENT_FIRST_LAYER = {
     "preact_resnet": "at T = 2 the head's LIF after the pool stays silent; test_preact_resnet.py runs T = 4",
-    "yao_": "the head starts at 0 (Sequencer2D init), which blocks every gradient; tests/yao re-initialise it",
+    "yao_": "the head starts at 0 (Sequencer2D init), which blocks every gradient; tests/models/yao re-initialise it",
 }
 
 
