@@ -34,7 +34,7 @@ from spikeforge.models._common import merge_arch
 from spikeforge.models.base import SpikingModel
 from spikeforge.models.registry import MODELS
 
-__all__ = ["ConvBN", "SEWBlock", "SpikingResBlock", "PlainBlock", "ResNetSNN", "IF_NEURON", "FAMILIES",
+__all__ = ["ConvBN", "SEWBlock", "SpikingResBlock", "PlainBlock", "ResNetSNN", "init_sew_weights", "IF_NEURON", "FAMILIES",
            "family_connect", "residual_branch"]
 
 IF_NEURON: dict[str, Any] = {"kind": "if", "v_threshold": 1.0, "v_reset": 0.0, "detach_reset": True,
@@ -155,6 +155,22 @@ class PlainBlock(nn.Module):
         return self.residual(x)
 
 
+def init_sew_weights(model: nn.Module, zero_init_residual: bool) -> None:
+    """The SEW code's init of ``model`` in place: Kaiming-normal (fan_out, relu) convs, BN γ = 1, β = 0; with
+    ``zero_init_residual`` each residual block's last BN γ = 0, so the block starts as its shortcut (helps deep
+    nets train, Goyal et al. 2017)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, BatchNormTB):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    if zero_init_residual:
+        for m in model.modules():
+            if isinstance(m, (SEWBlock, SpikingResBlock)):
+                m.zero_init()
+
+
 # ----------------------------------------------------------------------------------------------- model
 class ResNetSNN(SpikingModel):
     """ResNet-layout SNN of one family: SEW, Spiking ResNet or Plain (SPEC §7.1).
@@ -237,17 +253,7 @@ class ResNetSNN(SpikingModel):
 
     def reset_parameters(self) -> None:
         """Kaiming-normal (fan_out, relu) convs, BN γ = 1 β = 0, default Linear init; optional zero-init."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, BatchNormTB):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if self.zero_init_residual:
-            # Each residual block then starts as its shortcut, which helps deep nets train (Goyal et al. 2017).
-            for m in self.modules():
-                if isinstance(m, (SEWBlock, SpikingResBlock)):
-                    m.zero_init()
+        init_sew_weights(self, self.zero_init_residual)
 
     def stem(self, x: Tensor | Dual) -> Tensor | Dual:
         """conv7x7 s2 → BN; on a static image (repeated view over T) the conv + BN run once."""

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from spikeforge.layers import BatchNormTB, TimeDistributed
+from spikeforge.layers import TimeDistributed
 from spikeforge.methods import Method
 from spikeforge.streams.dual import Dual
 from spikeforge.models._common import PLIF_NEURON, merge_arch
@@ -37,6 +37,7 @@ from spikeforge.models.sew_resnet import (
     SEWBlock,
     SpikingResBlock,
     family_connect,
+    init_sew_weights,
     residual_branch,
 )
 
@@ -127,16 +128,7 @@ class SEWSmallNet(SpikingModel):
 
     def reset_parameters(self) -> None:
         """Kaiming-normal (fan_out) convs, BN γ = 1 β = 0; optional zero-init of each block's last BN."""
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, BatchNormTB):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if self.zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, (SEWBlock, SpikingResBlock)):
-                    m.zero_init()
+        init_sew_weights(self, self.zero_init_residual)
 
     def forward_features(self, x: Tensor | Dual) -> Tensor | Dual:  # [T, B, C, H, W] -> [T, B, K]
         return self.head(self.features(x))
