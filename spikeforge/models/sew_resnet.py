@@ -224,31 +224,33 @@ class ResNetSNN(SpikingModel):
         self.bn1 = BatchNormTB(widths[0])
         self.sn1 = sn()
         self.maxpool = TimeDistributed(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
-        self.inplanes = widths[0]
-        stages = [self._make_layer(w, n, 1 if i == 0 else 2, expansion, sn)
-                  for i, (w, n) in enumerate(zip(widths, layers))]
+        stage_in = [widths[0]] + [w * expansion for w in widths[:-1]]  # input channels of each stage
+        stages = [self._make_layer(cin, w, n, 1 if i == 0 else 2, expansion, sn)
+                  for i, (cin, w, n) in enumerate(zip(stage_in, widths, layers))]
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.head = TimeDistributed(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(self.inplanes, num_classes))
+        self.head = TimeDistributed(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1] * expansion, num_classes))
         self.set_head()  # linear head: the logits are the time mean of the per-step FC outputs under every method
         self.reset_parameters()
 
-    def _make_layer(self, planes: int, blocks: int, stride: int, expansion: int, sn: SNFactory) -> nn.Sequential:
-        """One stage: ``blocks`` blocks of the family (the first with ``stride``), each SN made by ``sn``."""
-        out = []
+    def _make_layer(self, cin: int, planes: int, blocks: int, stride: int, expansion: int,
+                    sn: SNFactory) -> nn.Sequential:
+        """One stage from ``cin`` to ``planes·expansion`` channels: ``blocks`` blocks of the family (the first with
+        ``stride``), each SN made by ``sn``."""
+        out, cout = [], planes * expansion
+        bottleneck = expansion == 4
         for i in range(blocks):
             s = stride if i == 0 else 1
-            changes = s != 1 or self.inplanes != planes * expansion
-            bottleneck = expansion == 4
+            changes = s != 1 or cin != cout
             if self.family == "sew":
-                down = ConvBN(self.inplanes, planes * expansion, 1, s, sn()) if changes else None
-                blk = SEWBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, True), down, self.connect)
+                down = ConvBN(cin, cout, 1, s, sn()) if changes else None
+                blk = SEWBlock(residual_branch(bottleneck, cin, planes, s, sn, True), down, self.connect)
             elif self.family == "spiking":
-                down = ConvBN(self.inplanes, planes * expansion, 1, s, None) if changes else None
-                blk = SpikingResBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, False), down, sn())
+                down = ConvBN(cin, cout, 1, s, None) if changes else None
+                blk = SpikingResBlock(residual_branch(bottleneck, cin, planes, s, sn, False), down, sn())
             else:
-                blk = PlainBlock(residual_branch(bottleneck, self.inplanes, planes, s, sn, True))
+                blk = PlainBlock(residual_branch(bottleneck, cin, planes, s, sn, True))
             out.append(blk)
-            self.inplanes = planes * expansion
+            cin = cout
         return nn.Sequential(*out)
 
     def reset_parameters(self) -> None:
