@@ -35,6 +35,7 @@ from spikeforge.models.sew_resnet import (
     ConvBN,
     PlainBlock,
     SEWBlock,
+    SNFactory,
     SpikingResBlock,
     family_connect,
     init_sew_weights,
@@ -42,8 +43,6 @@ from spikeforge.models.sew_resnet import (
 )
 
 __all__ = ["BLOCKS", "PLIF_NEURON", "SEWSmallNet"]
-
-SNFactory = Callable[[], nn.Module]
 
 
 # ---------------------------------------------------------------------------------------------- blocks
