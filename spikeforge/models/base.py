@@ -172,3 +172,8 @@ class SpikingModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # x [B, ...] or [T, B, ...] -> logits [B, K]
         return self.forward_output(x).logits
+
+    def extra_repr(self) -> str:
+        """``T``, ``num_classes``, the method, and ``collect_membrane=True`` when set; families add their options."""
+        return ", ".join([f"T={self.T}", f"num_classes={self.num_classes}", f"method={self.method!r}"]
+                         + (["collect_membrane=True"] if self.collect_membrane else []))

@@ -270,8 +270,7 @@ class ResNetSNN(SpikingModel):
         return self.head(x)
 
     def extra_repr(self) -> str:
-        opts = [f"family={self.family!r}", f"block={self.block!r}", f"layers={self.layers}", f"T={self.T}",
-                f"num_classes={self.num_classes}", f"method={self.method!r}"]
+        opts = [f"family={self.family!r}", f"block={self.block!r}", f"layers={self.layers}", super().extra_repr()]
         if self.connect is not None:
             opts.append(f"connect={self.connect!r}")
         if self.zero_init_residual:

@@ -133,12 +133,11 @@ class SEWSmallNet(SpikingModel):
         return self.head(self.features(x))
 
     def extra_repr(self) -> str:
-        opts = [f"T={self.T}", f"num_classes={self.num_classes}"]
+        opts = [super().extra_repr()]
         if self.family != "sew":
             opts.append(f"family={self.family!r}")
         if self.connect is not None:
             opts.append(f"connect={self.connect!r}")
-        opts.append(f"method={self.method!r}")
         if self.up_kernel != 3:
             opts.append(f"up_kernel={self.up_kernel}")
         if self.zero_init_residual:

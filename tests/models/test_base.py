@@ -144,3 +144,11 @@ def test_forward_without_set_head_raises():
 def test_families_set_their_head(name, method, decay):
     model = create_model(name, method=method, **({"T": 20} if name.startswith("preact") else {}))
     assert model.readout.decay == pytest.approx(decay, rel=1e-7) and model.readout.output == "final"
+
+
+def test_repr_shows_the_method_and_the_membrane_flag():
+    model = create_model("digits_snn", method="ssf")
+    assert model.extra_repr() == "T=4, num_classes=10, method=ssf()"
+    model.collect_membrane = True
+    assert model.extra_repr().endswith("method=ssf(), collect_membrane=True")
+    assert "grad_rule=ssf()" in repr(model.sn1)

@@ -142,7 +142,7 @@ class YaoSNN(YaoModel):
         return self.head(x.mean(dim=(1, 2)))
 
     def extra_repr(self) -> str:
-        return f"preset={self.preset!r}, T=1, img_size={self.img_size}"
+        return f"preset={self.preset!r}, img_size={self.img_size}, {super().extra_repr()}"
 
 
 def _threshold(value: float | str | None) -> float | None:

@@ -113,7 +113,7 @@ class YaoResMLP12(YaoModel):
         return self.head(x.mean(dim=(1, 2)))
 
     def extra_repr(self) -> str:
-        return f"spiking={self.spiking}, T=1, img_size={self.img_size}"
+        return f"spiking={self.spiking}, img_size={self.img_size}, {super().extra_repr()}"
 
 
 def convert_to_snn(ann: YaoResMLP12) -> YaoResMLP12:
