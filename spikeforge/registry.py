@@ -122,12 +122,10 @@ class Registry(Generic[T]):
     def get(self, name: str | Any, **kwargs: Any) -> T:
         """Build the thing registered under ``name`` with ``kwargs``.
 
-        A non-string callable is passed through unchanged (e.g. a user's own surrogate). Errors as
-        :meth:`build` (an option the constructor rejects is a ``ValueError`` naming the valid ones).
+        A non-string callable is passed through unchanged (e.g. a user's own surrogate). It is :meth:`build`
+        (same errors: an option the constructor rejects is a ``ValueError`` naming the valid ones).
         """
-        if not isinstance(name, str):
-            return _pass_through(self.kind, name, kwargs)
-        return build_from(self.kind, self._items, name, **kwargs)
+        return self.build(name, **kwargs)
 
     def build(self, spec: str | Mapping[str, Any] | Any, **defaults: Any) -> T:
         """Build a thing from a spec, as recipes and options give it.

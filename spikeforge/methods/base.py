@@ -11,7 +11,7 @@ from spikeforge.streams.budget import WindowBudget, device_budget
 from spikeforge.streams.dual import Dual, uniform_weights
 from spikeforge.streams.lazy import LazySeq
 from spikeforge.neuron.factory import make_node
-from spikeforge.neuron.grad_rule import GradRule, SurrogateBPTT
+from spikeforge.neuron.grad_rule import GradRule, OneStepRule, SurrogateBPTT
 
 __all__ = ["Method"]
 
@@ -20,8 +20,9 @@ class Method:
     """Base class of ``bptt``, ``ssf`` and ``dsr`` (registered in ``METHODS``).
 
     Args:
-        faithful: run the method's per-step reading on the full ``[T, B, ...]`` graph (T× the backward
-            cost; the reference the one-step mode is measured against). Meaningless for bptt.
+        grad_rule: the backward every neuron of the method gets when it is built
+            (:mod:`spikeforge.neuron.grad_rule`); default :class:`~spikeforge.neuron.grad_rule.SurrogateBPTT`.
+            A :class:`~spikeforge.neuron.grad_rule.OneStepRule` makes the method one-step.
         window_mb: one-step methods run each layer's spiking forward over windows of time holding at most
             this many MiB of float32 per tensor (:class:`~spikeforge.streams.lazy.LazySeq`), so their memory
             does not grow with T. Values and gradients do not depend on it beyond rounding of the BN
@@ -41,8 +42,10 @@ class Method:
     name: ClassVar[str]
     min_T: ClassVar[int] = 1
 
-    def __init__(self, faithful: bool = False, window_mb: float | None = None, store_mb: float | None = None) -> None:
-        self.faithful = bool(faithful)
+    def __init__(self, grad_rule: GradRule | None = None, window_mb: float | None = None,
+                 store_mb: float | None = None) -> None:
+        #: the backward the neurons of this method get (one object, shared by every neuron it makes)
+        self.grad_rule: GradRule = SurrogateBPTT() if grad_rule is None else grad_rule
         if window_mb is not None and not (float(window_mb) > 0):
             raise ValueError(f"{type(self).__name__}: window_mb must be > 0 or None, got {window_mb!r}")
         if store_mb is not None and not (float(store_mb) >= 0):
@@ -50,8 +53,6 @@ class Method:
         self.window_bytes = None if window_mb is None else max(1, int(float(window_mb) * 2**20))
         self.store_bytes = None if store_mb is None else int(float(store_mb) * 2**20)
         self._device_budgets: dict[torch.device, WindowBudget] = {}
-        #: the backward the neurons of this method get (one object, shared by every neuron it makes)
-        self.grad_rule: GradRule = SurrogateBPTT()
 
     def window_budget(self, device: torch.device) -> WindowBudget:
         """The windows for ``device``: the explicit ``window_mb``/``store_mb``, the rest from the device, taken
@@ -65,8 +66,14 @@ class Method:
 
     @property
     def one_step(self) -> bool:
-        """Whether training passes ``Dual(seq, flow)`` pairs between layers."""
-        return False
+        """Whether training passes ``Dual(seq, flow)`` pairs between layers (the rule is a one-step rule)."""
+        return isinstance(self.grad_rule, OneStepRule)
+
+    @property
+    def faithful(self) -> bool:
+        """Whether a one-step method runs its per-step reading on the full ``[T, B, ...]`` graph instead (T× the
+        backward cost; the reference the one-step mode is measured against). False for bptt."""
+        return bool(getattr(self.grad_rule, "faithful", False))
 
     def make_neuron(self, config: Mapping[str, Any] | None = None, dsr: Mapping[str, Any] | None = None) -> nn.Module:
         """A spiking layer for this method from a neuron config (``dsr``: the DSR form, used by ``dsr`` only),

@@ -14,4 +14,4 @@ class BPTT(Method):
     name = "bptt"
 
     def __init__(self) -> None:
-        super().__init__(faithful=False)
+        super().__init__()

@@ -123,12 +123,7 @@ class DSR(Method):
 
     def __init__(self, faithful: bool = False, exact_vth_grad: bool = False, window_mb: float | None = None,
                  store_mb: float | None = None) -> None:
-        super().__init__(faithful, window_mb, store_mb)
-        self.grad_rule = DSRRule(faithful, exact_vth_grad)
-
-    @property
-    def one_step(self) -> bool:
-        return True
+        super().__init__(DSRRule(faithful, exact_vth_grad), window_mb, store_mb)
 
     def make_neuron(self, config: Mapping[str, Any] | None = None, dsr: Mapping[str, Any] | None = None) -> nn.Module:
         """A :class:`DSRNode` from ``dsr`` (a DSRNode config), or derived from the model's neuron ``config``:

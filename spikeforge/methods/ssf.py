@@ -124,12 +124,7 @@ class SSF(Method):
 
     def __init__(self, faithful: bool = False, slope: str = "one", window_mb: float | None = None,
                  store_mb: float | None = None) -> None:
-        super().__init__(faithful, window_mb, store_mb)
-        self.grad_rule = SSFRule(faithful, slope)
-
-    @property
-    def one_step(self) -> bool:
-        return True
+        super().__init__(SSFRule(faithful, slope), window_mb, store_mb)
 
     def output_neuron(self, make_neuron, hidden_decay: float) -> tuple[nn.Module, float]:
         """SSF's output layer never fires (SPEC §4): no output neuron; the readout integrates with the

@@ -100,4 +100,4 @@ class DSRNode(BaseNode):
                  f"alpha={self.alpha:g}"]
         if self.kind == "lif":
             parts += [f"dt={self.dt:g}", f"tau={self.tau:g}"]
-        return ", ".join(parts + [f"surrogate={self.spec.surrogate!r}", f"backend={self.backend!r}"] + self._grad_rule_repr())
+        return ", ".join(parts + self._kernel_repr())

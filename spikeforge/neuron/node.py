@@ -209,12 +209,12 @@ class BaseNode(nn.Module):
             parts.append("learnable_threshold=True")
         if self.spec.fire_ratio != 1.0:
             parts.append(f"fire_ratio={self.spec.fire_ratio:g}")
-        parts.append(f"surrogate={self.spec.surrogate!r}")
-        parts.append(f"backend={self.backend!r}")
-        return ", ".join(parts + self._grad_rule_repr())
+        return ", ".join(parts + self._kernel_repr())
 
-    def _grad_rule_repr(self) -> list[str]:
-        return [] if isinstance(self.grad_rule, SurrogateBPTT) else [f"grad_rule={self.grad_rule!r}"]
+    def _kernel_repr(self) -> list[str]:
+        """The trailing ``repr`` options of every node: surrogate, backend, and the grad rule when not BPTT."""
+        parts = [f"surrogate={self.spec.surrogate!r}", f"backend={self.backend!r}"]
+        return parts if isinstance(self.grad_rule, SurrogateBPTT) else parts + [f"grad_rule={self.grad_rule!r}"]
 
 
 class IFNode(BaseNode):
