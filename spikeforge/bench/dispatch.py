@@ -8,6 +8,8 @@ tensors made from host values (``torch.tensor(x, device=...)``: ``aten.lift_fres
 copy), and ops whose output size depends on values (``nonzero``, boolean indexing, ``masked_select``).
 ``c.scalars`` counts the 0-dim tensors made from a Python number (``torch.full((), x)``, ``scalar_tensor``):
 not a sync, but a launch each, and a sign of a per-layer constant rebuilt where it could be made once.
+:class:`KernelTraffic` adds up the bytes of the tensors that the ops of one namespace (``spikeforge``: the fused
+neuron kernels) take and return, the memory traffic of kernels that read each input and write each output once.
 It runs on the CPU, so a test can prove a CUDA step sync-free without a GPU (where one exists,
 ``torch.cuda.set_sync_debug_mode("error")`` is the direct check).
 """
@@ -16,9 +18,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
-__all__ = ["HOST_SYNC_OPS", "SCALAR_MAKERS", "OpCounter"]
+__all__ = ["HOST_SYNC_OPS", "SCALAR_MAKERS", "KernelTraffic", "OpCounter"]
 
 #: aten overload packets that read device values on the host (or copy host values to the device)
 HOST_SYNC_OPS = frozenset({
@@ -63,3 +67,34 @@ class OpCounter(TorchDispatchMode):
     @property
     def sync_count(self) -> int:
         return sum(self.syncs.values())
+
+
+def _nbytes(tree: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tree_leaves(tree) if isinstance(t, Tensor))
+
+
+class KernelTraffic(TorchDispatchMode):
+    """Bytes read (``read``: the tensor arguments) and written (``written``: the tensor results) by the ops of
+    ``namespace`` run inside the block, and their names (``ops``). For the fused neuron kernels this is their
+    memory traffic exactly: each reads every element of its inputs once and writes every element of its outputs
+    once (an input it does not need arrives empty, so it counts nothing)."""
+
+    def __init__(self, namespace: str = "spikeforge") -> None:
+        super().__init__()
+        self.namespace = namespace
+        self.read = 0
+        self.written = 0
+        self.ops: Counter[str] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func.namespace == self.namespace:
+            self.ops[str(func.overloadpacket)] += 1
+            self.read += _nbytes((args, kwargs))
+            self.written += _nbytes(out)
+        return out
+
+    @property
+    def total(self) -> int:
+        """Bytes read plus bytes written."""
+        return self.read + self.written

@@ -14,7 +14,11 @@ to 0, detached reset, ATan α = 2, V_th = 1):
 Reported: median milliseconds of the forward (autograd recording) and of forward+backward, and the
 bytes of the tensors saved for backward (counted once per storage with ``saved_tensors_hooks``); on
 CUDA (``--device cuda``) the timings are synchronised and ``peak_mem_mb`` is the
-``torch.cuda.max_memory_allocated`` of one forward+backward above the inputs.
+``torch.cuda.max_memory_allocated`` of one forward+backward above the inputs. For spikeforge's fused
+kernels also ``kernel_bytes``, what their forward and backward ops read and write in one forward+backward
+(:class:`~spikeforge.bench.dispatch.KernelTraffic`: 24 bytes per element and step here), and
+``kernel_gb_per_s`` = kernel_bytes / fwd+bwd time; on CUDA ``copy_fraction`` = that rate over the
+``torch copy_`` row's of the same T.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import torch
 from torch import Tensor
 
 from spikeforge.bench.device import add_device_argument, device_fields, median_ms, peak_mb, resolve_device, start_peak
+from spikeforge.bench.dispatch import KernelTraffic
 
 __all__ = ["add_parser", "implementations", "measure", "run"]
 
@@ -123,7 +128,8 @@ def saved_bytes(impl: Impl, x: Tensor) -> int:
 
 def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0,
             device: str | torch.device = "cpu") -> dict[str, float]:
-    """``fwd_ms``, ``fwdbwd_ms`` (medians), ``saved_bytes``; on CUDA also ``peak_mem_mb`` of one forward+backward."""
+    """``fwd_ms``, ``fwdbwd_ms`` (medians), ``saved_bytes``; on CUDA also ``peak_mem_mb`` of one forward+backward;
+    ``kernel_bytes`` and ``kernel_gb_per_s`` where spikeforge ops ran (:class:`KernelTraffic`)."""
     dev = torch.device(device)
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand(T, numel, generator=g) * 1.5).to(dev).requires_grad_()
@@ -144,6 +150,11 @@ def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0,
         fwdbwd()
         times["peak_mem_mb"] = peak_mb(dev, base)
     times["saved_bytes"] = saved_bytes(impl, x)
+    with KernelTraffic() as traffic:
+        fwdbwd()
+    if traffic.total:
+        times["kernel_bytes"] = traffic.total
+        times["kernel_gb_per_s"] = traffic.total / (times["fwdbwd_ms"] * 1e-3) / 1e9
     return times
 
 
@@ -173,7 +184,7 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
     if not as_json:
         threads = f"{torch.get_num_threads()} threads" if dev.type == "cpu" else "synchronised timings"
         print(f"multi-step LIF, fp32, numel={numel}, torch {torch.__version__}, {where['device_name']}, {threads}")
-        print(f"{'impl':60s} {'T':>3s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'saved MiB':>10s}")
+        print(f"{'impl':60s} {'T':>3s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'saved MiB':>10s} {'kernel GB/s':>11s}")
 
     def emit(row: dict) -> None:
         rows.append(row)
@@ -185,13 +196,17 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
             print(f"{row['impl']:60s} {row['T']:3d} {row['copy_ms']:9.3f} {'':11s} {'':10s} {row['gb_per_s']:.0f} GB/s",
                   flush=True)
         else:
+            rate = f"{row['kernel_gb_per_s']:11.1f}" if "kernel_gb_per_s" in row else f"{'-':>11s}"
+            share = f" ({100 * row['copy_fraction']:.0f}% of copy)" if "copy_fraction" in row else ""
             print(f"{row['impl']:60s} {row['T']:3d} {row['fwd_ms']:9.3f} {row['fwdbwd_ms']:11.3f} "
-                  f"{row['saved_bytes'] / 2**20:10.1f}", flush=True)
+                  f"{row['saved_bytes'] / 2**20:10.1f} {rate}{share}", flush=True)
 
     for T in Ts:
+        copy = None
         if dev.type == "cuda":
+            copy = copy_bandwidth(T, numel, repeats, dev)
             emit({"impl": "torch copy_ (device copy bandwidth)", "T": T, "numel": numel,
-                  **copy_bandwidth(T, numel, repeats, dev), **where, "dtype": "float32", "torch": torch.__version__})
+                  **copy, **where, "dtype": "float32", "torch": torch.__version__})
         for name, impl in _each(source, impls):
             if isinstance(impl, Exception):
                 emit({"impl": name, "T": T, "numel": numel, **where, "error": str(impl)})
@@ -199,6 +214,8 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 m = measure(impl, T, numel, repeats, device=dev)
+            if copy is not None and "kernel_gb_per_s" in m:
+                m["copy_fraction"] = m["kernel_gb_per_s"] / copy["gb_per_s"]
             emit({"impl": name, "T": T, "numel": numel, **m, **where, "dtype": "float32", "torch": torch.__version__})
     return rows
 

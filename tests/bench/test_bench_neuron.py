@@ -11,3 +11,14 @@ def test_json_rows_and_saved_bytes(capsys):
     for row in rows:
         assert {"impl", "T", "numel", "fwd_ms", "fwdbwd_ms", "saved_bytes"} <= set(row)
         assert row["T"] == 3 and row["numel"] == 256 and row["fwd_ms"] > 0 and row["saved_bytes"] > 0
+
+
+def test_kernel_traffic_reported_for_the_fused_kernel(cpu_built):
+    """The cpu row carries the bytes its ops read and write (24 per element and step, plus six 0-dim
+    parameter reads) and the rate they give; the naive loop runs no spikeforge op and has neither."""
+    rows = {r["impl"]: r for r in neuron.run([5], numel=300, repeats=1, as_json=True, kernels=["cpu", "torch"])}
+    cpu = rows["spikeforge-cpu"]
+    assert cpu["kernel_bytes"] == 24 * 5 * 300 + 6 * 4
+    assert abs(cpu["kernel_gb_per_s"] - cpu["kernel_bytes"] / (cpu["fwdbwd_ms"] * 1e-3) / 1e9) < 1e-9
+    naive = rows["spikeforge-torch (naive autograd loop)"]
+    assert "kernel_bytes" not in naive and "copy_fraction" not in naive

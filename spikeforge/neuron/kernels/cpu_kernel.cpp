@@ -129,7 +129,7 @@ SPIKEFORGE_INLINE double exp_vec(double x) { return std::exp(x); }  // float64 i
 template <typename T>
 struct ForwardArgs {
   const T* x;   // [T, N]
-  const T* v0;  // [N]
+  const T* v0;  // [N], or null: start at vreset (v_rest)
   T* s;         // [T, N] spikes
   T* h;         // [T, N] potential after charge
   T* vseq;      // [T, N] potential after reset (RETURN_V only)
@@ -164,7 +164,11 @@ SPIKEFORGE_INLINE void forward_range(const ForwardArgs<T>& a, int64_t begin, int
   alignas(64) T v[kBlock];
   for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
     const int64_t nb = std::min(kBlock, end - b0);
-    std::copy(a.v0 + b0, a.v0 + b0 + nb, v);
+    if (a.v0 != nullptr) {
+      std::copy(a.v0 + b0, a.v0 + b0 + nb, v);
+    } else {
+      std::fill(v, v + nb, a.vreset);
+    }
     for (int64_t t = 0; t < a.steps; ++t) {
       const int64_t off = t * a.n + b0;
       forward_row<T, HARD, STRICT, RETURN_V>(a.x + off, v, a.s + off, a.h + off,
@@ -389,12 +393,12 @@ struct BackwardArgs {
   const T* gv;  // [T, N] dL/dV (HAS_GV only)
   const T* h;   // [T, N]
   const T* x;   // [T, N] (HAS_X only)
-  const T* v0;  // [N]
+  const T* v0;  // [N], or null: V[-1] = v_rest
   T* gx;        // [T, N]
-  T* gv0;       // [N]
-  T* glam;      // [N] per-neuron partials, summed over N by the caller
-  T* ggain;     // [N]
-  T* gvth;      // [N]
+  T* gv0;       // [N], or null: not asked for
+  T* glam;      // [N] per-neuron partials, summed over N by the caller; null when not asked for
+  T* ggain;     // [N] (null without x)
+  T* gvth;      // [N] or null
   int64_t steps, n;
   T lam, gain, vth, fth, ratio, vrest, vreset;  // fth = ratio * vth fires; the reset is by vth
   SurrogateConsts<T> k;
@@ -467,6 +471,8 @@ SPIKEFORGE_INLINE void backward_range(const BackwardArgs<T>& a, int64_t begin, i
   alignas(64) T acc_l[kBlock];
   alignas(64) T acc_k[kBlock];
   alignas(64) T acc_th[kBlock];
+  alignas(64) T rest[kBlock];  // V[-1] when no v0 is given
+  std::fill(rest, rest + kBlock, a.vrest);
   const int64_t n = a.n;
   for (int64_t b0 = begin; b0 < end; b0 += kBlock) {
     const int64_t nb = std::min(kBlock, end - b0);
@@ -484,12 +490,12 @@ SPIKEFORGE_INLINE void backward_range(const BackwardArgs<T>& a, int64_t begin, i
           a.gx + off, delta, acc_l, acc_k, acc_th, nb, a);
     }
     backward_row<T, SG, HARD, DETACH, HAS_X, false, false>(
-        a.h + b0, a.gs + b0, HAS_X ? a.x + b0 : nullptr, a.v0 + b0, nullptr, a.gx + b0, delta, acc_l, acc_k,
-        acc_th, nb, a);
-    std::copy(delta, delta + nb, a.gv0 + b0);
-    std::copy(acc_l, acc_l + nb, a.glam + b0);
-    std::copy(acc_k, acc_k + nb, a.ggain + b0);
-    std::copy(acc_th, acc_th + nb, a.gvth + b0);
+        a.h + b0, a.gs + b0, HAS_X ? a.x + b0 : nullptr, a.v0 != nullptr ? a.v0 + b0 : rest, nullptr, a.gx + b0,
+        delta, acc_l, acc_k, acc_th, nb, a);
+    if (a.gv0 != nullptr) std::copy(delta, delta + nb, a.gv0 + b0);
+    if (a.glam != nullptr) std::copy(acc_l, acc_l + nb, a.glam + b0);
+    if (a.ggain != nullptr) std::copy(acc_k, acc_k + nb, a.ggain + b0);
+    if (a.gvth != nullptr) std::copy(acc_th, acc_th + nb, a.gvth + b0);
   }
 }
 
@@ -562,6 +568,13 @@ inline void check_scalar(const at::Tensor& t, const char* what, const at::Tensor
               t.scalar_type(), ", expected ", like.scalar_type());
 }
 
+// v0: [N] of the kernel's dtype, or empty (start at v_rest)
+inline void check_v0(const at::Tensor& v0, const at::Tensor& like) {
+  if (v0.numel() == 0) return;
+  check_flat(v0, "v0", like);
+  TORCH_CHECK(v0.dim() == 1 && v0.size(0) == like.size(1), "spikeforge cpu kernel: v0 must be [N] or empty");
+}
+
 }  // namespace spikeforge_cpu
 
 // ------------------------------------------------------------------------------------ entry points
@@ -575,8 +588,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "spikeforge cpu kernel: x must be float32 or float64, got ", x.scalar_type());
   check_flat(x, "x", x);
-  check_flat(v0, "v0", x);
-  TORCH_CHECK(v0.dim() == 1 && v0.size(0) == x.size(1), "spikeforge cpu kernel: v0 must be [N]");
+  check_v0(v0, x);
   check_scalar(decay, "decay", x);
   check_scalar(gain, "gain", x);
   check_scalar(vth, "vth", x);
@@ -589,7 +601,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_forward", [&] {
     ForwardArgs<scalar_t> a;
     a.x = x.data_ptr<scalar_t>();
-    a.v0 = v0.data_ptr<scalar_t>();
+    a.v0 = v0.numel() > 0 ? v0.data_ptr<scalar_t>() : nullptr;
     a.s = s.data_ptr<scalar_t>();
     a.h = h.data_ptr<scalar_t>();
     a.vseq = return_v ? vseq.data_ptr<scalar_t>() : nullptr;
@@ -610,7 +622,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const at::Tensor& grad_s, const at::Tensor& grad_v, const at::Tensor& h, const at::Tensor& x,
     const at::Tensor& v0, const at::Tensor& decay, const at::Tensor& gain, const at::Tensor& vth, double v_rest,
-    bool hard, bool detach, bool strict, int64_t sg_id, double sg_a, double sg_b, double fire_ratio) {
+    bool hard, bool detach, bool strict, int64_t sg_id, double sg_a, double sg_b, double fire_ratio, bool need_v0,
+    bool need_decay, bool need_vth) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(h.dim() == 2, "spikeforge cpu kernel: h must be [T, N], got ", h.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble,
@@ -628,18 +641,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     check_flat(x, "x", h);
     TORCH_CHECK(x.sizes() == h.sizes(), "spikeforge cpu kernel: x must be empty or have the shape of h");
   }
-  check_flat(v0, "v0", h);
-  TORCH_CHECK(v0.dim() == 1 && v0.size(0) == h.size(1), "spikeforge cpu kernel: v0 must be [N]");
+  check_v0(v0, h);
   check_scalar(decay, "decay", h);
   check_scalar(gain, "gain", h);
   check_scalar(vth, "vth", h);
   TORCH_CHECK(sg_id >= 0 && sg_id <= 4, "spikeforge cpu kernel: unknown surrogate id ", sg_id);
   const int64_t n = h.size(1);
   at::Tensor gx = at::empty_like(h);
-  at::Tensor gv0 = at::empty({n}, h.options());
-  at::Tensor glam = at::empty({n}, h.options());
-  at::Tensor ggain = at::empty({n}, h.options());
-  at::Tensor gvth = at::empty({n}, h.options());
+  // the per-neuron outputs: [N] where asked for (κ's when x is given), else empty and never written
+  at::Tensor gv0 = at::empty({need_v0 ? n : 0}, h.options());
+  at::Tensor glam = at::empty({need_decay ? n : 0}, h.options());
+  at::Tensor ggain = at::empty({has_x ? n : 0}, h.options());
+  at::Tensor gvth = at::empty({need_vth ? n : 0}, h.options());
   advise_huge_pages(gx);
   if (h.size(0) == 0) {  // no steps: nothing flows back to v0 or the parameters
     for (at::Tensor* t : {&gv0, &glam, &ggain, &gvth}) t->zero_();
@@ -651,12 +664,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     a.gv = has_gv ? grad_v.data_ptr<scalar_t>() : nullptr;
     a.h = h.data_ptr<scalar_t>();
     a.x = has_x ? x.data_ptr<scalar_t>() : nullptr;
-    a.v0 = v0.data_ptr<scalar_t>();
+    a.v0 = v0.numel() > 0 ? v0.data_ptr<scalar_t>() : nullptr;
     a.gx = gx.data_ptr<scalar_t>();
-    a.gv0 = gv0.data_ptr<scalar_t>();
-    a.glam = glam.data_ptr<scalar_t>();
-    a.ggain = ggain.data_ptr<scalar_t>();
-    a.gvth = gvth.data_ptr<scalar_t>();
+    a.gv0 = need_v0 ? gv0.data_ptr<scalar_t>() : nullptr;
+    a.glam = need_decay ? glam.data_ptr<scalar_t>() : nullptr;
+    a.ggain = has_x ? ggain.data_ptr<scalar_t>() : nullptr;
+    a.gvth = need_vth ? gvth.data_ptr<scalar_t>() : nullptr;
     a.steps = h.size(0);
     a.n = n;
     a.lam = decay.item<scalar_t>();

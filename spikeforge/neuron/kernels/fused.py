@@ -5,12 +5,15 @@ A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is 
 ``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
     v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
-``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio)
--> (grad_x [T, N], grad_v0 [N], grad_decay [N], grad_gain [N], grad_vth [N])``
+    v0: ``[N]`` the starting potential, or empty for v_rest (no ``[N]`` fill written and read back).
+``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
+need_v0, need_decay, need_vth) -> (grad_x [T, N], grad_v0, grad_decay, grad_gain, grad_vth)``
     σ' is the formula ``KERNEL_DERIVATIVES[sg_id]`` of :mod:`spikeforge.neuron.surrogate` with the constants
     ``(sg_a, sg_b) = surrogate.kernel_constants()``, passed as they are (a kernel never recomputes them from α).
-    grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient (its
-    partial is then zeros). The three per-neuron partials are summed over N here. ``fire_ratio`` r: the
+    grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient; v0 as in forward.
+    The per-neuron outputs are ``[N]`` where asked for (``need_v0``, ``need_decay``, ``need_vth``; κ's when x is
+    given) and empty otherwise: a fixed λ or V_th and a v_init without gradient cost no ``[N]`` write, no sum.
+    The three per-neuron partials are summed over N here. ``fire_ratio`` r: the
     neuron fires at r·V_th (σ' taken at H − r·V_th, ∂S/∂V_th = −r·σ') and resets by V_th (DSR's α).
 
 :func:`define_fused_ops` registers both as ``torch.library`` custom ops (``spikeforge::<name>_fwd`` /
@@ -54,15 +57,17 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     def bwd(
         grad_s: Tensor, grad_v: Tensor, h: Tensor, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor,
         vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_a: float, sg_b: float,
-        fire_ratio: float,
+        fire_ratio: float, need_v0: bool, need_decay: bool, need_vth: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
-                        fire_ratio)
+                        fire_ratio, need_v0, need_decay, need_vth)
 
     @bwd.register_fake
-    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio):
+    def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
+          need_v0, need_decay, need_vth):
         n = h.shape[1]
-        return torch.empty_like(h), h.new_empty(n), h.new_empty(n), h.new_empty(n), h.new_empty(n)
+        return (torch.empty_like(h), *(h.new_empty(n if need else 0)
+                                       for need in (need_v0, need_decay, x.numel() > 0, need_vth)))
 
     def setup_context(ctx, inputs, output):
         x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio = inputs
@@ -77,12 +82,20 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
         h, x, v0, decay, gain, vth = ctx.saved_tensors
         grad_s = torch.zeros_like(h) if grad_s is None else grad_s.contiguous()
         grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
-        gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static)
-        return (gx, gv0, gdecay.sum().reshape(decay.shape), ggain.sum().reshape(gain.shape),
-                gvth.sum().reshape(vth.shape), None, None, None, None, None, None, None, None, None)
+        need = ctx.needs_input_grad
+        need_v0 = bool(need[1]) and v0.numel() > 0
+        gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static,
+                                            need_v0, bool(need[2]), bool(need[4]))
+        return (gx if need[0] else None, gv0 if need_v0 else None, _total(gdecay, decay), _total(ggain, gain),
+                _total(gvth, vth), None, None, None, None, None, None, None, None, None)
 
     fwd.register_autograd(backward_fn, setup_context=setup_context)
     return fwd
+
+
+def _total(partials: Tensor, param: Tensor) -> Tensor | None:
+    """The parameter's gradient: its ``[N]`` partials summed, or None where the kernel was not asked for them."""
+    return partials.sum().reshape(param.shape) if partials.numel() > 0 else None
 
 
 def define_window_op(name: str, window: Callable, device_types: str | tuple[str, ...]):
@@ -142,10 +155,8 @@ class FusedKernel(Kernel):
         shape, dtype = x.shape, x.dtype
         compute = dtype if dtype in _COMPUTE_DTYPES else torch.float32
         x2 = x.reshape(shape[0], -1).to(compute).contiguous()
-        if v_init is None:
-            v0 = torch.full((x2.shape[1],), spec.v_rest, dtype=compute, device=x.device)
-        else:
-            v0 = v_init.reshape(-1).to(compute).contiguous()
+        # no v_init: an empty v0, the kernel starts at v_rest (nothing filled, nothing read back)
+        v0 = x2.new_empty(0) if v_init is None else v_init.reshape(-1).to(compute).contiguous()
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
         sg = spec.surrogate
         sg_a, sg_b = sg.kernel_constants()

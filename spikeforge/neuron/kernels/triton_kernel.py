@@ -7,9 +7,11 @@ loops over time, so every ``[T, N]`` tensor is read or written once per directio
 - Forward: ``H = (λ·V + κ·X) + c``, c = (1 − λ)·v_rest, evaluated in that order without FMA
   (``enable_fp_fusion=False``), and S = Θ(H − V_th) on the difference as the reference computes it,
   so spikes equal the ``torch`` kernel's bit for bit. Stores S, H (all backward needs) and, when
-  asked, V after reset.
+  asked, V after reset; reads v_init only when one is given (else starts at v_rest).
 - Backward: reverse loop over time, recomputing S[t] and V[t-1] from H (V[-1] = v_init); writes
-  ∂L/∂X, ∂L/∂v_init and per-neuron partials of λ, κ, V_th (summed over N by :mod:`.fused`).
+  ∂L/∂X and, only where a gradient is asked for, ∂L/∂v_init and the per-neuron partials of λ, κ, V_th
+  (summed over N by :mod:`.fused`). Per element and step the pair moves 24 bytes in fp32 (forward:
+  X read, S and H written; backward: ∂L/∂S and H read, ∂L/∂X written), plus X again when κ is learnable.
 
 λ, κ, V_th are read in the kernel from 0-dim tensors (no host sync for learnable values). Compute is
 fp32 (half/bf16 input is upcast by :class:`~spikeforge.neuron.kernels.fused.FusedKernel`); float64
@@ -82,7 +84,7 @@ def _lif_fwd_kernel(
     x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
     s_ptr, h_ptr, v_ptr,
     T, N, v_rest,
-    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, BLOCK: tl.constexpr,
+    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, HAS_V0: tl.constexpr, BLOCK: tl.constexpr,
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
@@ -91,7 +93,10 @@ def _lif_fwd_kernel(
     vth = tl.load(vth_ptr)
     fth = tl.load(fth_ptr)  # fire_ratio·V_th: the firing threshold; the reset is by V_th
     c = (1 - lam) * v_rest
-    v = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    if HAS_V0:
+        v = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    else:
+        v = tl.full([BLOCK], 0.0, tl.float32) + v_rest  # v_rest in every lane
     for t in range(T):
         idx = tl.cast(t, tl.int64) * N + col
         x = tl.load(x_ptr + idx, mask=mask, other=0.0)
@@ -117,7 +122,8 @@ def _lif_bwd_kernel(
     gx_ptr, gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr,
     T, N, v_rest, sg_a, sg_b, ratio,
     HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
-    HAS_GV: tl.constexpr, HAS_X: tl.constexpr, BLOCK: tl.constexpr,
+    HAS_GV: tl.constexpr, HAS_X: tl.constexpr, HAS_V0: tl.constexpr,
+    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_VTH: tl.constexpr, BLOCK: tl.constexpr,
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
@@ -125,7 +131,10 @@ def _lif_bwd_kernel(
     gain = tl.load(gain_ptr)
     vth = tl.load(vth_ptr)
     fth = tl.load(fth_ptr)
-    v0 = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    if HAS_V0:
+        v0 = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    else:
+        v0 = tl.full([BLOCK], 0.0, tl.float32) + v_rest  # v_rest in every lane
     delta = tl.full([BLOCK], 0.0, tl.float32)  # ∂L/∂V[t], carried backwards as λ·∂L/∂H[t+1]
     acc_decay = tl.full([BLOCK], 0.0, tl.float32)
     acc_gain = tl.full([BLOCK], 0.0, tl.float32)
@@ -189,16 +198,22 @@ def _lif_bwd_kernel(
                 gh = gsg + delta * (1 - q)
                 gvth = -(ratio * gsg) + delta * (ratio * q - s)
         tl.store(gx_ptr + row + col, gain * gh, mask=mask)
-        acc_vth += gvth
-        acc_decay += gh * (v_prev - v_rest)
+        if NEED_VTH:
+            acc_vth += gvth
+        if NEED_DECAY:
+            acc_decay += gh * (v_prev - v_rest)
         if HAS_X:
             acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0)
         delta = lam * gh
         h = h_prev
-    tl.store(gv0_ptr + col, delta, mask=mask)
-    tl.store(gdecay_ptr + col, acc_decay, mask=mask)
-    tl.store(ggain_ptr + col, acc_gain, mask=mask)
-    tl.store(gvth_ptr + col, acc_vth, mask=mask)
+    if NEED_V0:
+        tl.store(gv0_ptr + col, delta, mask=mask)
+    if NEED_DECAY:
+        tl.store(gdecay_ptr + col, acc_decay, mask=mask)
+    if HAS_X:
+        tl.store(ggain_ptr + col, acc_gain, mask=mask)
+    if NEED_VTH:
+        tl.store(gvth_ptr + col, acc_vth, mask=mask)
 
 
 def _lif_window_kernel(
@@ -351,31 +366,33 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio
     v = torch.empty_like(x) if return_v else x.new_empty(0)
     if T == 0 or N == 0:
         return s, h, v
+    has_v0 = v0.numel() > 0
     _launch(_kernel(_lif_fwd_kernel, interpret), N, x, interpret,
-            x, v0, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
+            x, v0 if has_v0 else x, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
             s, h, v if return_v else s,
-            T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v))
+            T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v), HAS_V0=has_v0)
     return s, h, v
 
 
 def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
-              fire_ratio=1.0):
+              fire_ratio=1.0, need_v0=True, need_decay=True, need_vth=True):
     interpret = _check(h)
     if int(sg_id) not in KERNEL_DERIVATIVES:
         raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {sorted(KERNEL_DERIVATIVES)}")
     T, N = h.shape
+    has_gv, has_x, has_v0 = grad_v.numel() > 0, x.numel() > 0, v0.numel() > 0
     gx = torch.empty_like(h)
-    gv0, gdecay, ggain, gvth = (h.new_empty(N) for _ in range(4))
+    gv0, gdecay, ggain, gvth = (h.new_empty(N if need else 0) for need in (need_v0, need_decay, has_x, need_vth))
     if T == 0 or N == 0:
         return gx, gv0.zero_(), gdecay.zero_(), ggain.zero_(), gvth.zero_()
-    has_gv, has_x = grad_v.numel() > 0, x.numel() > 0
     _launch(_kernel(_lif_bwd_kernel, interpret), N, h, interpret,
-            grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0,
+            grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0 if has_v0 else h,
             _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
-            gx, gv0, gdecay, ggain, gvth,
+            gx, *(out if out.numel() else gx for out in (gv0, gdecay, ggain, gvth)),  # unwritten unless asked for
             T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
             HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
-            HAS_GV=has_gv, HAS_X=has_x)
+            HAS_GV=has_gv, HAS_X=has_x, HAS_V0=has_v0, NEED_V0=bool(need_v0), NEED_DECAY=bool(need_decay),
+            NEED_VTH=bool(need_vth))
     return gx, gv0, gdecay, ggain, gvth
 
 

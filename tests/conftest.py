@@ -1,4 +1,4 @@
-"""Fixtures shared by the kernel tests."""
+"""Fixtures shared across the test tree."""
 import pytest
 
 from spikeforge.neuron.kernels import cpu as cpu_kernel
@@ -6,7 +6,7 @@ from spikeforge.neuron.kernels import cpu as cpu_kernel
 
 @pytest.fixture(scope="session")
 def cpu_built():
-    """Build (or load) the C++ extension once; skip the tests that need it where it cannot be built."""
+    """Build (or load) the C++ kernel extension once; skip the tests that need it where it cannot be built."""
     try:
         cpu_kernel.build_op()
     except RuntimeError as exc:

@@ -1,0 +1,113 @@
+"""The fused kernels (``cpu``, and ``triton`` under its interpreter) do only the work a call needs.
+
+- No ``v_init``: the kernel starts at v_rest itself (an empty ``v0``; nothing is filled, read back or
+  differentiated). Oracle: the ``torch`` kernel, and the same kernel given ``v_init = v_rest`` explicitly.
+- Only the gradients asked for: each of λ, κ, V_th, v_init learnable alone (and all, and none) gives the
+  ``torch`` kernel's gradient for it and None for the others.
+- Traffic: one forward+backward of an LIF layer without v_init or learnable parameter reads and writes
+  exactly 24 bytes per element and step in fp32 (forward: X read, S and H written; backward: ∂L/∂S and H
+  read, ∂L/∂X written) plus the six 0-dim λ, κ, V_th reads, counted from the tensors the ops take and return.
+"""
+import pytest
+import torch
+
+from spikeforge.bench.dispatch import KernelTraffic
+from spikeforge.neuron import LIFNode, surrogate
+from spikeforge.neuron.kernels import KERNELS
+from spikeforge.neuron.kernels.base import NeuronSpec
+
+NEEDS = ["decay", "gain", "vth", "v_init", "none", "all"]
+
+
+@pytest.fixture(params=["cpu", "triton"])
+def kernel(request, monkeypatch):
+    if request.param == "cpu":
+        request.getfixturevalue("cpu_built")
+    else:
+        pytest.importorskip("triton")
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    return request.param
+
+
+def _spec(v_reset, strict=False, detach=False):
+    return NeuronSpec(v_reset=v_reset, detach_reset=detach, strict=strict, surrogate=surrogate.get("atan"))
+
+
+def _run(name, x, v_init, params, learn, spec, w):
+    """Spikes and the gradients (None where not asked) of ``(S·w).sum()``; ``learn`` names the leaves that
+    require a gradient (x always does)."""
+    x = x.clone().requires_grad_()
+    v_init = None if v_init is None else v_init.clone().requires_grad_("v_init" in learn)
+    leaves = [p.clone().requires_grad_(k in learn) for k, p in zip(("decay", "gain", "vth"), params)]
+    s, _ = KERNELS.get(name)(x, v_init, *leaves, spec)
+    (s * w).sum().backward()
+    grads = {"x": x.grad, "v_init": None if v_init is None else v_init.grad}
+    grads.update({k: p.grad for k, p in zip(("decay", "gain", "vth"), leaves)})
+    return s.detach(), grads
+
+
+def _inputs(seed, T=5, shape=(3, 41)):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand((T, *shape), generator=g) * 1.2
+    v0 = torch.rand(shape, generator=g) * 0.5 - 0.3
+    w = torch.randn((T, *shape), generator=g)
+    return x, v0, (torch.tensor(0.7), torch.tensor(0.9), torch.tensor(0.8)), w
+
+
+@pytest.mark.parametrize("need", NEEDS)
+@pytest.mark.parametrize("v_reset", [-0.4, None], ids=["hard-0.4", "soft"])
+def test_gradients_only_where_asked(kernel, need, v_reset):
+    x, v0, params, w = _inputs(NEEDS.index(need))
+    learn = {"decay", "gain", "vth", "v_init"} if need == "all" else {need}
+    spec = _spec(v_reset)
+    s_ref, g_ref = _run("torch", x, v0, params, learn, spec, w)
+    s_got, g_got = _run(kernel, x, v0, params, learn, spec, w)
+    assert torch.equal(s_got, s_ref)
+    for key in ("x", "v_init", "decay", "gain", "vth"):
+        if key != "x" and key not in learn:
+            assert g_got[key] is None, key
+            continue
+        assert g_got[key] is not None, key
+        torch.testing.assert_close(g_got[key], g_ref[key], rtol=1e-5, atol=1e-5, msg=lambda m: f"grad {key}: {m}")
+
+
+@pytest.mark.parametrize("v_reset", [-0.5, 0.3])
+def test_starts_at_v_rest_without_v_init(kernel, v_reset):
+    """v_rest ≠ 0: a kernel starting at 0 instead fires differently in the first steps (x ∈ [0, 1.2))."""
+    x, _, params, w = _inputs(7)
+    spec = _spec(v_reset, strict=True)
+    learn = {"decay", "vth"}
+    s_ref, g_ref = _run("torch", x, None, params, learn, spec, w)
+    s_got, g_got = _run(kernel, x, None, params, learn, spec, w)
+    s_explicit, g_explicit = _run(kernel, x, torch.full(x.shape[1:], v_reset), params, learn, spec, w)
+    assert torch.equal(s_got, s_ref) and torch.equal(s_got, s_explicit)
+    for key in ("x", "decay", "vth"):
+        torch.testing.assert_close(g_got[key], g_ref[key], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(g_got[key], g_explicit[key], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("T,N", [(1, 37), (8, 4096)])
+def test_traffic_is_24_bytes_per_element_and_step(kernel, T, N):
+    node = LIFNode(tau=2.0, backend=kernel)  # λ, κ, V_th fixed, no v_init
+    x = (torch.rand(T, N) * 1.5).requires_grad_()
+    with KernelTraffic() as traffic:
+        node(x).backward(torch.rand(T, N))
+    assert sum(traffic.ops.values()) == 2  # one forward op, one backward op
+    assert traffic.read == 12 * T * N + 6 * 4
+    assert traffic.written == 12 * T * N
+
+
+def test_traffic_counts_what_is_asked(kernel):
+    """A learnable κ (PLIF with decay_input) adds X to backward's reads and one [N] partial; a v_init with
+    gradient adds its read in both directions and its [N] gradient."""
+    T, N = 4, 100
+    spec = _spec(0.0)
+    x = torch.rand(T, N, requires_grad=True)
+    v0 = torch.rand(N, requires_grad=True)
+    gain = torch.tensor(0.5, requires_grad=True)
+    with KernelTraffic() as traffic:
+        s, _ = KERNELS.get(kernel)(x, v0, torch.tensor(0.5), gain, torch.tensor(1.0), spec)
+        s.sum().backward()
+    per_step = 4 * T * N
+    # [T, N]: x, s, h | ∂S, h, x, ∂X;  [N]: v0 in both directions, ∂v0, κ's partials;  0-dim: λ, κ, V_th twice
+    assert traffic.total == 7 * per_step + 4 * 4 * N + 6 * 4
