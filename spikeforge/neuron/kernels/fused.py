@@ -1,6 +1,11 @@
 """Plumbing shared by the fused kernels (``cpu``, ``triton``): custom ops, autograd, fake impls.
 
-A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is ``[T, N]``):
+A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is ``[T, N]``). A kernel
+computes in float32 (or float64) and reads and writes its ``[T, N]`` inputs and outputs in the dtypes of
+its ``io_dtypes``: x as given there, else converted to float32 first. ``h``, ``v0`` and λ, κ, V_th are in
+the compute dtype (float64 for float64 x, else float32); spikes, v_seq and ∂L/∂X in x's dtype. The
+``triton`` kernel takes half and bfloat16 as they are (under ``torch.amp`` a layer then moves 16 bytes per
+element and step instead of 48 with the conversions around an fp32 kernel), the ``cpu`` kernel converts.
 
 ``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
@@ -8,6 +13,7 @@ A fused kernel supplies two raw functions on flat, contiguous tensors (``x`` is 
     v0: ``[N]`` the starting potential, or empty for v_rest (no ``[N]`` fill written and read back).
 ``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
 need_v0, need_decay, need_vth) -> (grad_x [T, N], grad_v0, grad_decay, grad_gain, grad_vth)``
+    grad_x has grad_s's dtype (x's); the ``[N]`` outputs h's.
     σ' is the formula ``KERNEL_DERIVATIVES[sg_id]`` of :mod:`spikeforge.neuron.surrogate` with the constants
     ``(sg_a, sg_b) = surrogate.kernel_constants()``, passed as they are (a kernel never recomputes them from α).
     grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient; v0 as in forward.
@@ -31,9 +37,12 @@ from torch import Tensor
 from spikeforge.neuron.kernels.base import Kernel, NeuronSpec
 from spikeforge.neuron.surrogate import KERNEL_DERIVATIVES, Surrogate
 
-__all__ = ["FusedKernel", "define_fused_ops", "define_window_op", "surrogate_unsupported"]
+__all__ = ["FusedKernel", "compute_dtype", "define_fused_ops", "define_window_op", "surrogate_unsupported"]
 
-_COMPUTE_DTYPES = (torch.float32, torch.float64)
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a fused kernel computes in (and keeps ``h``, ``v0``, λ, κ, V_th in) for input of ``dtype``."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...]):
@@ -51,7 +60,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     @fwd.register_fake
     def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio):
         v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
-        return torch.empty_like(x), torch.empty_like(x), v_seq
+        return torch.empty_like(x), torch.empty_like(x, dtype=compute_dtype(x.dtype)), v_seq
 
     @torch.library.custom_op(bwd_name, mutates_args=(), device_types=device_types)
     def bwd(
@@ -66,7 +75,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
           need_v0, need_decay, need_vth):
         n = h.shape[1]
-        return (torch.empty_like(h), *(h.new_empty(n if need else 0)
+        return (torch.empty_like(grad_s), *(h.new_empty(n if need else 0)
                                        for need in (need_v0, need_decay, x.numel() > 0, need_vth)))
 
     def setup_context(ctx, inputs, output):
@@ -142,6 +151,8 @@ class FusedKernel(Kernel):
     """
 
     device_type: str = "cpu"
+    #: dtypes of x the raw ops take as they are (others are converted to float32 first)
+    io_dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
     def op(self) -> Callable:
         raise NotImplementedError
@@ -153,10 +164,10 @@ class FusedKernel(Kernel):
 
     def __call__(self, x, v_init, decay, input_gain, v_threshold, spec: NeuronSpec, return_v=False):
         shape, dtype = x.shape, x.dtype
-        compute = dtype if dtype in _COMPUTE_DTYPES else torch.float32
-        x2 = x.reshape(shape[0], -1).to(compute).contiguous()
+        compute = compute_dtype(dtype)
+        x2 = x.reshape(shape[0], -1).to(dtype if dtype in self.io_dtypes else compute).contiguous()
         # no v_init: an empty v0, the kernel starts at v_rest (nothing filled, nothing read back)
-        v0 = x2.new_empty(0) if v_init is None else v_init.reshape(-1).to(compute).contiguous()
+        v0 = x2.new_empty(0, dtype=compute) if v_init is None else v_init.reshape(-1).to(compute).contiguous()
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
         sg = spec.surrogate
         sg_a, sg_b = sg.kernel_constants()

@@ -14,8 +14,9 @@ loops over time, so every ``[T, N]`` tensor is read or written once per directio
   X read, S and H written; backward: ∂L/∂S and H read, ∂L/∂X written), plus X again when κ is learnable.
 
 λ, κ, V_th are read in the kernel from 0-dim tensors (no host sync for learnable values). Compute is
-fp32 (half/bf16 input is upcast by :class:`~spikeforge.neuron.kernels.fused.FusedKernel`); float64
-is not supported (use ``torch`` or ``cpu``).
+fp32; half/bf16 X, S, v_seq, ∂L/∂S, ∂L/∂X are loaded and stored in their own dtype (converted in
+registers, the values the upcast-then-round path gives), H stays fp32: 16 bytes per element and step
+under ``torch.amp``. float64 is not supported (use ``torch`` or ``cpu``).
 
 Launch: BLOCK = 1024 neurons and 4 warps per program (128-bit loads when N is a multiple of 16),
 halved down to 128 while there would be fewer than two programs per SM; offsets are int64.
@@ -84,7 +85,8 @@ def _lif_fwd_kernel(
     x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
     s_ptr, h_ptr, v_ptr,
     T, N, v_rest,
-    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, HAS_V0: tl.constexpr, BLOCK: tl.constexpr,
+    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, HAS_V0: tl.constexpr, ROUND_BF16: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
@@ -99,7 +101,7 @@ def _lif_fwd_kernel(
         v = tl.full([BLOCK], 0.0, tl.float32) + v_rest  # v_rest in every lane
     for t in range(T):
         idx = tl.cast(t, tl.int64) * N + col
-        x = tl.load(x_ptr + idx, mask=mask, other=0.0)
+        x = tl.load(x_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         h = lam * v + gain * x + c
         d = h - fth
         if STRICT:
@@ -111,10 +113,14 @@ def _lif_fwd_kernel(
             v = tl.where(spike, v_rest, h)
         else:
             v = h - s * vth
-        tl.store(s_ptr + idx, s, mask=mask)
+        tl.store(s_ptr + idx, s.to(s_ptr.dtype.element_ty), mask=mask)
         tl.store(h_ptr + idx, h, mask=mask)
         if RETURN_V:
-            tl.store(v_ptr + idx, v, mask=mask)
+            v_out = v
+            if ROUND_BF16:  # to nearest even by hand, so the store's truncation is exact (interpreter and GPU alike)
+                bits = v.to(tl.uint32, bitcast=True)
+                v_out = ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
+            tl.store(v_ptr + idx, v_out.to(v_ptr.dtype.element_ty), mask=mask)
 
 
 def _lif_bwd_kernel(
@@ -123,7 +129,8 @@ def _lif_bwd_kernel(
     T, N, v_rest, sg_a, sg_b, ratio,
     HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
     HAS_GV: tl.constexpr, HAS_X: tl.constexpr, HAS_V0: tl.constexpr,
-    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_VTH: tl.constexpr, BLOCK: tl.constexpr,
+    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_VTH: tl.constexpr, ROUND_BF16: tl.constexpr,
+    BLOCK: tl.constexpr,
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
@@ -177,9 +184,9 @@ def _lif_bwd_kernel(
         else:  # 1
             sg = tl.full([BLOCK], 1.0, tl.float32)
 
-        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0)
+        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
         if HAS_GV:
-            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0)
+            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
         gsg = gs * sg
         if HARD:
             if DETACH:
@@ -197,13 +204,17 @@ def _lif_bwd_kernel(
                 q = vth * sg
                 gh = gsg + delta * (1 - q)
                 gvth = -(ratio * gsg) + delta * (ratio * q - s)
-        tl.store(gx_ptr + row + col, gain * gh, mask=mask)
+        gx = gain * gh
+        if ROUND_BF16:  # as in the forward's v store: round to nearest even, then an exact truncation
+            bits = gx.to(tl.uint32, bitcast=True)
+            gx = ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
+        tl.store(gx_ptr + row + col, gx.to(gx_ptr.dtype.element_ty), mask=mask)
         if NEED_VTH:
             acc_vth += gvth
         if NEED_DECAY:
             acc_decay += gh * (v_prev - v_rest)
         if HAS_X:
-            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0)
+            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
         delta = lam * gh
         h = h_prev
     if NEED_V0:
@@ -332,6 +343,10 @@ def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, **constexprs) -> 
         kernel[grid](*args, BLOCK=block, num_warps=num_warps, enable_fp_fusion=False, **constexprs)
 
 
+#: dtypes of x (and so of spikes, v_seq, ∂L/∂S, ∂L/∂X) the kernels load and store as they are; h is float32
+_IO_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
 def _scalar(p: Tensor, like: Tensor) -> Tensor:
     return p.to(device=like.device, dtype=torch.float32).reshape(())
 
@@ -344,9 +359,9 @@ def _device_unusable(device: torch.device) -> str | None:
     return None
 
 
-def _check(x: Tensor) -> bool:
-    if x.dtype != torch.float32:
-        raise TypeError(f"kernel 'triton' computes in float32, got {x.dtype}")
+def _check(x: Tensor, dtypes: tuple[torch.dtype, ...] = (torch.float32,)) -> bool:
+    if x.dtype not in dtypes:
+        raise TypeError(f"kernel 'triton' takes {', '.join(map(str, dtypes))} here, got {x.dtype}")
     interpret = _interpreting()
     if x.device.type != "cuda" and not (interpret and x.device.type == "cpu"):
         raise ValueError(f"kernel 'triton' runs on cuda tensors (cpu ones with TRITON_INTERPRET=1), got {x.device.type}")
@@ -360,9 +375,9 @@ def _fire_threshold(vth: Tensor, ratio: float, like: Tensor) -> Tensor:
 
 
 def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio=1.0):
-    interpret = _check(x)
+    interpret = _check(x, _IO_DTYPES)
     T, N = x.shape
-    s, h = torch.empty_like(x), torch.empty_like(x)
+    s, h = torch.empty_like(x), torch.empty_like(x, dtype=torch.float32)
     v = torch.empty_like(x) if return_v else x.new_empty(0)
     if T == 0 or N == 0:
         return s, h, v
@@ -370,29 +385,31 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio
     _launch(_kernel(_lif_fwd_kernel, interpret), N, x, interpret,
             x, v0 if has_v0 else x, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
             s, h, v if return_v else s,
-            T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v), HAS_V0=has_v0)
+            T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v), HAS_V0=has_v0,
+            ROUND_BF16=x.dtype == torch.bfloat16)
     return s, h, v
 
 
 def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
               fire_ratio=1.0, need_v0=True, need_decay=True, need_vth=True):
     interpret = _check(h)
+    _check(grad_s, _IO_DTYPES)
     if int(sg_id) not in KERNEL_DERIVATIVES:
         raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {sorted(KERNEL_DERIVATIVES)}")
     T, N = h.shape
     has_gv, has_x, has_v0 = grad_v.numel() > 0, x.numel() > 0, v0.numel() > 0
-    gx = torch.empty_like(h)
+    gx = torch.empty_like(grad_s)
     gv0, gdecay, ggain, gvth = (h.new_empty(N if need else 0) for need in (need_v0, need_decay, has_x, need_vth))
     if T == 0 or N == 0:
         return gx, gv0.zero_(), gdecay.zero_(), ggain.zero_(), gvth.zero_()
     _launch(_kernel(_lif_bwd_kernel, interpret), N, h, interpret,
             grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0 if has_v0 else h,
             _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
-            gx, *(out if out.numel() else gx for out in (gv0, gdecay, ggain, gvth)),  # unwritten unless asked for
+            gx, *(out if out.numel() else h for out in (gv0, gdecay, ggain, gvth)),  # unwritten unless asked for
             T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
             HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
             HAS_GV=has_gv, HAS_X=has_x, HAS_V0=has_v0, NEED_V0=bool(need_v0), NEED_DECAY=bool(need_decay),
-            NEED_VTH=bool(need_vth))
+            NEED_VTH=bool(need_vth), ROUND_BF16=grad_s.dtype == torch.bfloat16)
     return gx, gv0, gdecay, ggain, gvth
 
 
@@ -491,7 +508,8 @@ class TritonKernel(FusedKernel):
     """Fused Triton forward/backward on CUDA (or CPU tensors under ``TRITON_INTERPRET=1``).
 
     Same signature and results as the ``torch`` kernel (spikes bit for bit) for the registered
-    surrogates; float32 compute (half/bf16 are upcast), float64 unsupported.
+    surrogates; float32 compute, half/bf16 loaded and stored as they are (h kept in float32), float64
+    unsupported.
 
     Raises:
         ValueError: when called on input it cannot run (see :meth:`unavailable`).
@@ -499,6 +517,7 @@ class TritonKernel(FusedKernel):
 
     name = "triton"
     device_type = "cuda"
+    io_dtypes = _IO_DTYPES
 
     def unavailable(self, x: Tensor, spec: NeuronSpec) -> str | None:
         reason = _device_unusable(x.device)

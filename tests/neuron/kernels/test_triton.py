@@ -222,28 +222,61 @@ def test_plif_node_backend_triton(decay_input):
     _assert_grads_close(out["triton"][1], out["torch"][1])
 
 
-def test_half_input_computed_in_fp32():
-    """fp16 input runs in fp32 (fused.py upcasts); spikes and gradients come back in fp16."""
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("v_reset,return_v,learn", [(0.0, False, False), (None, True, True), (-0.3, True, False)])
+def test_half_input_loaded_and_stored_as_is(dtype, v_reset, return_v, learn):
+    """fp16/bf16 X, S, v_seq, ∂L/∂S and ∂L/∂X are loaded and stored in their dtype (no conversion passes) and
+    equal, bit for bit, what the fp32 kernel gives on the upcast input and gradients, rounded to the dtype."""
     torch.manual_seed(3)
-    x = (torch.randn(5, 40) * 0.8 + 0.4).half().requires_grad_()
-    params = [torch.tensor(v, dtype=torch.float16) for v in (0.75, 1.0, 1.0)]
-    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
-    s, _ = KERNELS.get("triton")(x, None, *params, spec, False)
-    assert s.dtype == torch.float16
-    s_ref, _ = KERNELS.get("torch")(x.detach().float(), None, *[p.float() for p in params], spec, False)
-    assert torch.equal(s.float(), s_ref)
-    s.sum().backward()
-    assert x.grad.dtype == torch.float16
+    x = (torch.randn(5, 3, 40) * 0.8 + 0.4).to(dtype)
+    v0 = (torch.rand(3, 40) * 0.5).to(dtype) if learn else None
+    w_s, w_v = torch.randn(5, 3, 40).to(dtype), torch.randn(5, 3, 40).to(dtype)
+    spec = NeuronSpec(v_reset=v_reset, detach_reset=False, strict=False, surrogate=surrogate.get("atan"))
+
+    def run(compute):
+        xi = x.detach().to(compute, copy=True).requires_grad_()
+        vi = None if v0 is None else v0.to(compute, copy=True).requires_grad_()
+        ps = [torch.tensor(p, dtype=compute).requires_grad_(learn) for p in (0.75, 0.625, 1.0)]
+        s, v = KERNELS.get("triton")(xi, vi, *ps, spec, return_v)
+        torch.autograd.backward([s, v] if return_v else [s], [w_s.to(compute), w_v.to(compute)][:1 + return_v])
+        grads = [xi.grad, None if vi is None else vi.grad, *(p.grad for p in ps)]
+        return s.detach(), None if v is None else v.detach(), grads
+
+    s, v, grads = run(dtype)
+    s32, v32, grads32 = run(torch.float32)
+    assert s.dtype == dtype and torch.equal(s, s32.to(dtype))
+    if return_v:
+        assert v.dtype == dtype and torch.equal(v, v32.to(dtype))
+    assert grads[0].dtype == dtype and torch.equal(grads[0], grads32[0].to(dtype))
+    for got, ref in zip(grads[1:], grads32[1:]):  # v_init, λ, κ, V_th: summed in fp32, returned in the dtype
+        assert (got is None) == (ref is None) and (got is None or torch.equal(got, ref.to(dtype)))
 
 
-def test_opcheck_custom_op():
-    """The registered op passes torch.library's schema, autograd-registration and fake-tensor checks."""
+def test_half_traffic_is_16_bytes_per_element_and_step():
+    """Under AMP a layer moves 2-byte X, S, ∂L/∂S, ∂L/∂X and the 4-byte H: 16 bytes per element and step."""
+    from spikeforge.bench.dispatch import KernelTraffic
+
+    x = torch.rand(6, 3, 50).half().requires_grad_()
+    node = LIFNode(tau=2.0, backend="triton")
+    with KernelTraffic() as traffic:
+        node(x).backward(torch.rand(6, 3, 50).half())
+    assert traffic.total == 16 * x.numel() + 6 * 4
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("with_v0", [True, False])
+def test_opcheck_custom_op(dtype, with_v0):
+    """The registered op passes torch.library's schema, autograd-registration and fake-tensor checks (the fake
+    results' dtypes too: bf16 x gives bf16 spikes and a float32 h; an empty v0 starts at v_rest)."""
     torch.manual_seed(4)
     op = KERNELS.get("triton").op()
-    x = torch.randn(3, 20)
-    args = (x, torch.rand(20), torch.tensor(0.7, requires_grad=True), torch.tensor(1.0, requires_grad=True),
+    x = torch.randn(3, 20).to(dtype).requires_grad_()
+    v0 = torch.rand(20, requires_grad=True) if with_v0 else torch.empty(0)
+    args = (x, v0, torch.tensor(0.7, requires_grad=True), torch.tensor(1.0, requires_grad=True),
             torch.tensor(1.0), 0.0, True, False, False, 0, *surrogate.get("atan").kernel_constants(), True, 0.5)
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    s, h, v = op(*args)
+    assert (s.dtype, h.dtype, v.dtype) == (dtype, torch.float32, dtype)
 
 
 def test_unavailable_reasons(monkeypatch):
