@@ -332,6 +332,10 @@ def _launch_config(n: int, device: torch.device, interpret: bool) -> tuple[int, 
     return block, max(1, min(4, block // 256))
 
 
+#: compile options of every GPU launch: no fused multiply-add, so charges round like the reference kernel
+LAUNCH_OPTIONS = {"enable_fp_fusion": False}
+
+
 def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, **constexprs) -> None:
     block, num_warps = _launch_config(n, x.device, interpret)
     grid = (triton.cdiv(n, block),)
@@ -340,7 +344,7 @@ def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, **constexprs) -> 
         kernel[grid](*args, BLOCK=block, **constexprs)
         return
     with torch.cuda.device(x.device):
-        kernel[grid](*args, BLOCK=block, num_warps=num_warps, enable_fp_fusion=False, **constexprs)
+        kernel[grid](*args, BLOCK=block, num_warps=num_warps, **LAUNCH_OPTIONS, **constexprs)
 
 
 #: dtypes of x (and so of spikes, v_seq, ∂L/∂S, ∂L/∂X) the kernels load and store as they are; h is float32
