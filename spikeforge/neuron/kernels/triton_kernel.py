@@ -33,6 +33,7 @@ the kernels are wrapped for it here, so it does not matter when triton was first
 from __future__ import annotations
 
 import os
+import types
 
 import torch
 from torch import Tensor
@@ -52,6 +53,7 @@ tl = None
 
 _IMPORT_ERROR: list[str] = []  # [] = not tried yet; [""] = imported; [message] = failed
 _KERNELS: dict[tuple[str, bool], object] = {}  # (kernel name, interpret?) -> wrapped kernel
+_JIT_HELPERS: dict[str, object] = {}  # helper name -> its triton.jit wrapper (GPU compiles)
 _OP = None
 _SM_COUNT: dict[int, int] = {}
 
@@ -76,9 +78,52 @@ def _import_triton() -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Kernels (plain functions, wrapped by triton.jit or the interpreter in _kernels()). They use only
-# builtins of triton.language, none of its @jit helpers (tl.zeros, tl.sigmoid, ...): those are wrapped
-# for one mode when triton.language is imported, and fail in the other.
+# Kernels and the helpers they share: plain functions, bound for one mode by _kernel() (the kernels to
+# triton.jit or the interpreter, the helpers named in _HELPERS to triton.jit or left plain). They use
+# only builtins of triton.language, none of its own @jit helpers (tl.zeros, tl.sigmoid, ...): those are
+# wrapped for one mode when triton.language is imported, and fail in the other. A helper calls no helper.
+
+
+def _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr):
+    """(λ, κ, V_th, r·V_th) read from their 0-dim tensors: r·V_th fires, the reset is by V_th."""
+    return tl.load(decay_ptr), tl.load(gain_ptr), tl.load(vth_ptr), tl.load(fth_ptr)
+
+
+def _initial_v(v0_ptr, col, mask, v_rest, HAS_V0: tl.constexpr, BLOCK: tl.constexpr):
+    """V[-1]: v_init where one is given, else v_rest in every lane."""
+    if HAS_V0:
+        v = tl.load(v0_ptr + col, mask=mask, other=0.0)
+    else:
+        v = tl.full([BLOCK], 0.0, tl.float32) + v_rest
+    return v
+
+
+def _spike(d, STRICT: tl.constexpr):
+    """Θ(d) for d = H − r·V_th: d > 0 when strict, d >= 0 otherwise (bool)."""
+    if STRICT:
+        spike = d > 0
+    else:
+        spike = d >= 0
+    return spike
+
+
+def _reset(h, spike, vth, v_rest, HARD: tl.constexpr):
+    """V after the reset of potentials h with spikes ``spike`` (bool): to v_rest (hard) or minus V_th (soft)."""
+    if HARD:
+        v = tl.where(spike, v_rest, h)
+    else:
+        v = h - spike.to(tl.float32) * vth
+    return v
+
+
+def _round_bf16(v):
+    """v (float32) rounded to bfloat16's precision, to nearest even, as float32: the store's conversion after it is
+    an exact truncation, so the interpreter (which truncates) and the GPU (which rounds) store the same value."""
+    bits = v.to(tl.uint32, bitcast=True)
+    return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
+
+
+_HELPERS = ("_load_params", "_initial_v", "_spike", "_reset", "_round_bf16")
 
 
 def _lif_fwd_kernel(
@@ -90,37 +135,22 @@ def _lif_fwd_kernel(
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
-    lam = tl.load(decay_ptr)
-    gain = tl.load(gain_ptr)
-    vth = tl.load(vth_ptr)
-    fth = tl.load(fth_ptr)  # fire_ratio·V_th: the firing threshold; the reset is by V_th
+    lam, gain, vth, fth = _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr)
     c = (1 - lam) * v_rest
-    if HAS_V0:
-        v = tl.load(v0_ptr + col, mask=mask, other=0.0)
-    else:
-        v = tl.full([BLOCK], 0.0, tl.float32) + v_rest  # v_rest in every lane
+    v = _initial_v(v0_ptr, col, mask, v_rest, HAS_V0, BLOCK)
     for t in range(T):
         idx = tl.cast(t, tl.int64) * N + col
         x = tl.load(x_ptr + idx, mask=mask, other=0.0).to(tl.float32)
         h = lam * v + gain * x + c
-        d = h - fth
-        if STRICT:
-            spike = d > 0
-        else:
-            spike = d >= 0
-        s = spike.to(tl.float32)
-        if HARD:
-            v = tl.where(spike, v_rest, h)
-        else:
-            v = h - s * vth
-        tl.store(s_ptr + idx, s.to(s_ptr.dtype.element_ty), mask=mask)
+        spike = _spike(h - fth, STRICT)
+        v = _reset(h, spike, vth, v_rest, HARD)
+        tl.store(s_ptr + idx, spike.to(tl.float32).to(s_ptr.dtype.element_ty), mask=mask)
         tl.store(h_ptr + idx, h, mask=mask)
         if RETURN_V:
-            v_out = v
-            if ROUND_BF16:  # to nearest even by hand, so the store's truncation is exact (interpreter and GPU alike)
-                bits = v.to(tl.uint32, bitcast=True)
-                v_out = ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
-            tl.store(v_ptr + idx, v_out.to(v_ptr.dtype.element_ty), mask=mask)
+            if ROUND_BF16:
+                tl.store(v_ptr + idx, _round_bf16(v).to(v_ptr.dtype.element_ty), mask=mask)
+            else:
+                tl.store(v_ptr + idx, v.to(v_ptr.dtype.element_ty), mask=mask)
 
 
 def _lif_bwd_kernel(
@@ -134,14 +164,8 @@ def _lif_bwd_kernel(
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
-    lam = tl.load(decay_ptr)
-    gain = tl.load(gain_ptr)
-    vth = tl.load(vth_ptr)
-    fth = tl.load(fth_ptr)
-    if HAS_V0:
-        v0 = tl.load(v0_ptr + col, mask=mask, other=0.0)
-    else:
-        v0 = tl.full([BLOCK], 0.0, tl.float32) + v_rest  # v_rest in every lane
+    lam, gain, vth, fth = _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr)
+    v0 = _initial_v(v0_ptr, col, mask, v_rest, HAS_V0, BLOCK)
     delta = tl.full([BLOCK], 0.0, tl.float32)  # ∂L/∂V[t], carried backwards as λ·∂L/∂H[t+1]
     acc_decay = tl.full([BLOCK], 0.0, tl.float32)
     acc_gain = tl.full([BLOCK], 0.0, tl.float32)
@@ -153,22 +177,11 @@ def _lif_bwd_kernel(
         # V[t-1]: recomputed from H[t-1] (which is H of the next iteration), or v_init at t = 0.
         has_prev = t > 0
         h_prev = tl.load(h_ptr + (row - N) + col, mask=mask & has_prev, other=0.0)
-        d_prev = h_prev - fth
-        if STRICT:
-            spike_prev = d_prev > 0
-        else:
-            spike_prev = d_prev >= 0
-        if HARD:
-            v_prev = tl.where(spike_prev, v_rest, h_prev)
-        else:
-            v_prev = h_prev - spike_prev.to(tl.float32) * vth
+        v_prev = _reset(h_prev, _spike(h_prev - fth, STRICT), vth, v_rest, HARD)
         v_prev = tl.where(has_prev, v_prev, v0)
 
         d = h - fth
-        if STRICT:
-            s = (d > 0).to(tl.float32)
-        else:
-            s = (d >= 0).to(tl.float32)
+        s = _spike(d, STRICT).to(tl.float32)
         # σ'(d): the formula KERNEL_DERIVATIVES[SG] of spikeforge.neuron.surrogate with (sg_a, sg_b) its
         # Surrogate.kernel_constants(), passed in as they are; IEEE division like torch's, not the approximate one.
         if SG == 0:  # a / (1 + (b·d)²)
@@ -204,11 +217,10 @@ def _lif_bwd_kernel(
                 q = vth * sg
                 gh = gsg + delta * (1 - q)
                 gvth = -(ratio * gsg) + delta * (ratio * q - s)
-        gx = gain * gh
-        if ROUND_BF16:  # as in the forward's v store: round to nearest even, then an exact truncation
-            bits = gx.to(tl.uint32, bitcast=True)
-            gx = ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
-        tl.store(gx_ptr + row + col, gx.to(gx_ptr.dtype.element_ty), mask=mask)
+        if ROUND_BF16:
+            tl.store(gx_ptr + row + col, _round_bf16(gain * gh).to(gx_ptr.dtype.element_ty), mask=mask)
+        else:
+            tl.store(gx_ptr + row + col, (gain * gh).to(gx_ptr.dtype.element_ty), mask=mask)
         if NEED_VTH:
             acc_vth += gvth
         if NEED_DECAY:
@@ -237,10 +249,7 @@ def _lif_window_kernel(
     mask = col < N
     byte = tl.program_id(0).to(tl.int64) * (BLOCK // 8) + tl.arange(0, BLOCK // 8)
     byte_mask = byte < (N + 7) // 8
-    lam = tl.load(decay_ptr)
-    gain = tl.load(gain_ptr)
-    vth = tl.load(vth_ptr)
-    fth = tl.load(fth_ptr)
+    lam, gain, vth, fth = _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr)
     c = (1 - lam) * v_rest
     v = tl.load(v_ptr + col, mask=mask, other=0.0)
     isum = tl.load(isum_ptr + col, mask=mask, other=0.0)
@@ -255,17 +264,9 @@ def _lif_window_kernel(
         if AFFINE:
             x = x * scale + shift
         h = lam * v + gain * x + c
-        d = h - fth
-        if STRICT:
-            spike = d > 0
-        else:
-            spike = d >= 0
-        spike = spike & mask  # lanes past N never fire: their bits stay 0
+        spike = _spike(h - fth, STRICT) & mask  # lanes past N never fire: their bits stay 0
         s = spike.to(tl.float32)
-        if HARD:
-            v = tl.where(spike, v_rest, h)
-        else:
-            v = h - s * vth
+        v = _reset(h, spike, vth, v_rest, HARD)
         w = tl.load(w_ptr + row)
         isum = isum + w * x
         ssum = ssum + w * s
@@ -307,12 +308,24 @@ def _kernel(fn, interpret: bool, do_not_specialize: tuple[str, ...] = ("T",)):
         if interpret:
             from triton.runtime.interpreter import InterpretedFunction
 
-            _KERNELS[key] = InterpretedFunction(fn)
+            _KERNELS[key] = InterpretedFunction(_bind_helpers(fn, interpret))
         else:
             from triton.runtime.jit import JITFunction
 
-            _KERNELS[key] = JITFunction(fn, do_not_specialize=list(do_not_specialize))
+            _KERNELS[key] = JITFunction(_bind_helpers(fn, interpret), do_not_specialize=list(do_not_specialize))
     return _KERNELS[key]
+
+
+def _bind_helpers(fn, interpret: bool):
+    """``fn`` with globals in which each helper of ``_HELPERS`` is what the mode calls: a ``triton.jit`` function
+    for a GPU compile (it inlines only those), the plain function for the interpreter (which runs Python)."""
+    from triton.runtime.jit import JITFunction
+
+    scope = dict(fn.__globals__)
+    for name in _HELPERS:
+        helper = globals()[name]
+        scope[name] = helper if interpret else _JIT_HELPERS.setdefault(name, JITFunction(helper))
+    return types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -48,7 +48,6 @@ def _compile(name: str, io: str, constexprs: dict, aligned: bool):
     """(ptx, cubin) of kernel ``name`` for sm_90."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
-    from triton.runtime.jit import JITFunction
 
     assert tk._import_triton() is None
     fn = getattr(tk, name)
@@ -65,7 +64,7 @@ def _compile(name: str, io: str, constexprs: dict, aligned: bool):
     if aligned:  # what the JIT infers from 16-byte aligned tensors and sizes that are multiples of 16
         attrs = {(params.index(p),): [["tt.divisibility", 16]] for p in params
                  if signature[p].startswith("*") or p in ("N", "total", "n", "bits_stride", "data_stride")}
-    src = ASTSource(fn=JITFunction(fn), signature=signature,
+    src = ASTSource(fn=tk._kernel(fn, interpret=False), signature=signature,
                     constexprs={(params.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", TARGET_ARCH, 32),
                             options={"num_warps": 4, **tk.LAUNCH_OPTIONS})
