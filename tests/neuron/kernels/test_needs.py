@@ -1,4 +1,5 @@
-"""The fused kernels (``cpu``, and ``triton`` under its interpreter) do only the work a call needs.
+"""The fused kernels (``cpu``, ``triton`` under its interpreter and, where CUDA exists, ``triton`` compiled for
+the GPU) do only the work a call needs.
 
 - No ``v_init``: the kernel starts at v_rest itself (an empty ``v0``; nothing is filled, read back or
   differentiated). Oracle: the ``torch`` kernel, and the same kernel given ``v_init = v_rest`` explicitly.
@@ -19,14 +20,20 @@ from spikeforge.neuron.kernels.base import NeuronSpec
 NEEDS = ["decay", "gain", "vth", "v_init", "none", "all"]
 
 
-@pytest.fixture(params=["cpu", "triton"])
+@pytest.fixture(params=["cpu", "triton", "triton-cuda"])
 def kernel(request, monkeypatch):
+    """(kernel name, device of the tensors)."""
     if request.param == "cpu":
         request.getfixturevalue("cpu_built")
-    else:
-        pytest.importorskip("triton")
+        return "cpu", torch.device("cpu")
+    pytest.importorskip("triton")
+    if request.param == "triton":
         monkeypatch.setenv("TRITON_INTERPRET", "1")
-    return request.param
+        return "triton", torch.device("cpu")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    return "triton", torch.device("cuda")
 
 
 def _spec(v_reset, strict=False, detach=False):
@@ -46,22 +53,24 @@ def _run(name, x, v_init, params, learn, spec, w):
     return s.detach(), grads
 
 
-def _inputs(seed, T=5, shape=(3, 41)):
+def _inputs(seed, device, T=5, shape=(3, 41)):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand((T, *shape), generator=g) * 1.2
     v0 = torch.rand(shape, generator=g) * 0.5 - 0.3
     w = torch.randn((T, *shape), generator=g)
-    return x, v0, (torch.tensor(0.7), torch.tensor(0.9), torch.tensor(0.8)), w
+    params = (torch.tensor(0.7), torch.tensor(0.9), torch.tensor(0.8))
+    return x.to(device), v0.to(device), tuple(p.to(device) for p in params), w.to(device)
 
 
 @pytest.mark.parametrize("need", NEEDS)
 @pytest.mark.parametrize("v_reset", [-0.4, None], ids=["hard-0.4", "soft"])
 def test_gradients_only_where_asked(kernel, need, v_reset):
-    x, v0, params, w = _inputs(NEEDS.index(need))
+    name, device = kernel
+    x, v0, params, w = _inputs(NEEDS.index(need), device)
     learn = {"decay", "gain", "vth", "v_init"} if need == "all" else {need}
     spec = _spec(v_reset)
     s_ref, g_ref = _run("torch", x, v0, params, learn, spec, w)
-    s_got, g_got = _run(kernel, x, v0, params, learn, spec, w)
+    s_got, g_got = _run(name, x, v0, params, learn, spec, w)
     assert torch.equal(s_got, s_ref)
     for key in ("x", "v_init", "decay", "gain", "vth"):
         if key != "x" and key not in learn:
@@ -74,12 +83,13 @@ def test_gradients_only_where_asked(kernel, need, v_reset):
 @pytest.mark.parametrize("v_reset", [-0.5, 0.3])
 def test_starts_at_v_rest_without_v_init(kernel, v_reset):
     """v_rest ≠ 0: a kernel starting at 0 instead fires differently in the first steps (x ∈ [0, 1.2))."""
-    x, _, params, w = _inputs(7)
+    name, device = kernel
+    x, _, params, w = _inputs(7, device)
     spec = _spec(v_reset, strict=True)
     learn = {"decay", "vth"}
     s_ref, g_ref = _run("torch", x, None, params, learn, spec, w)
-    s_got, g_got = _run(kernel, x, None, params, learn, spec, w)
-    s_explicit, g_explicit = _run(kernel, x, torch.full(x.shape[1:], v_reset), params, learn, spec, w)
+    s_got, g_got = _run(name, x, None, params, learn, spec, w)
+    s_explicit, g_explicit = _run(name, x, torch.full(x.shape[1:], v_reset, device=device), params, learn, spec, w)
     assert torch.equal(s_got, s_ref) and torch.equal(s_got, s_explicit)
     for key in ("x", "decay", "vth"):
         torch.testing.assert_close(g_got[key], g_ref[key], rtol=1e-5, atol=1e-5)
@@ -88,10 +98,11 @@ def test_starts_at_v_rest_without_v_init(kernel, v_reset):
 
 @pytest.mark.parametrize("T,N", [(1, 37), (8, 4096)])
 def test_traffic_is_24_bytes_per_element_and_step(kernel, T, N):
-    node = LIFNode(tau=2.0, backend=kernel)  # λ, κ, V_th fixed, no v_init
-    x = (torch.rand(T, N) * 1.5).requires_grad_()
+    name, device = kernel
+    node = LIFNode(tau=2.0, backend=name).to(device)  # λ, κ, V_th fixed, no v_init
+    x = (torch.rand(T, N, device=device) * 1.5).requires_grad_()
     with KernelTraffic() as traffic:
-        node(x).backward(torch.rand(T, N))
+        node(x).backward(torch.rand(T, N, device=device))
     assert sum(traffic.ops.values()) == 2  # one forward op, one backward op
     assert traffic.read == 12 * T * N + 6 * 4
     assert traffic.written == 12 * T * N
@@ -100,13 +111,14 @@ def test_traffic_is_24_bytes_per_element_and_step(kernel, T, N):
 def test_traffic_counts_what_is_asked(kernel):
     """A learnable κ (PLIF with decay_input) adds X to backward's reads and one [N] partial; a v_init with
     gradient adds its read in both directions and its [N] gradient."""
+    name, device = kernel
     T, N = 4, 100
     spec = _spec(0.0)
-    x = torch.rand(T, N, requires_grad=True)
-    v0 = torch.rand(N, requires_grad=True)
-    gain = torch.tensor(0.5, requires_grad=True)
+    x = torch.rand(T, N, device=device, requires_grad=True)
+    v0 = torch.rand(N, device=device, requires_grad=True)
+    gain = torch.tensor(0.5, device=device, requires_grad=True)
     with KernelTraffic() as traffic:
-        s, _ = KERNELS.get(kernel)(x, v0, torch.tensor(0.5), gain, torch.tensor(1.0), spec)
+        s, _ = KERNELS.get(name)(x, v0, torch.tensor(0.5, device=device), gain, torch.tensor(1.0, device=device), spec)
         s.sum().backward()
     per_step = 4 * T * N
     # [T, N]: x, s, h | ∂S, h, x, ∂X;  [N]: v0 in both directions, ∂v0, κ's partials;  0-dim: λ, κ, V_th twice

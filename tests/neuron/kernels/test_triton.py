@@ -225,18 +225,23 @@ def test_plif_node_backend_triton(decay_input):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("v_reset,return_v,learn", [(0.0, False, False), (None, True, True), (-0.3, True, False)])
 def test_half_input_loaded_and_stored_as_is(dtype, v_reset, return_v, learn):
+    check_half_io(dtype, v_reset, return_v, learn, torch.device("cpu"))
+
+
+def check_half_io(dtype, v_reset, return_v, learn, device):
     """fp16/bf16 X, S, v_seq, ∂L/∂S and ∂L/∂X are loaded and stored in their dtype (no conversion passes) and
     equal, bit for bit, what the fp32 kernel gives on the upcast input and gradients, rounded to the dtype."""
     torch.manual_seed(3)
-    x = (torch.randn(5, 3, 40) * 0.8 + 0.4).to(dtype)
-    v0 = (torch.rand(3, 40) * 0.5).to(dtype) if learn else None
-    w_s, w_v = torch.randn(5, 3, 40).to(dtype), torch.randn(5, 3, 40).to(dtype)
+    x = (torch.randn(5, 3, 40) * 0.8 + 0.4).to(device=device, dtype=dtype)
+    v0 = (torch.rand(3, 40) * 0.5).to(device=device, dtype=dtype) if learn else None
+    w_s = torch.randn(5, 3, 40).to(device=device, dtype=dtype)
+    w_v = torch.randn(5, 3, 40).to(device=device, dtype=dtype)
     spec = NeuronSpec(v_reset=v_reset, detach_reset=False, strict=False, surrogate=surrogate.get("atan"))
 
     def run(compute):
         xi = x.detach().to(compute, copy=True).requires_grad_()
         vi = None if v0 is None else v0.to(compute, copy=True).requires_grad_()
-        ps = [torch.tensor(p, dtype=compute).requires_grad_(learn) for p in (0.75, 0.625, 1.0)]
+        ps = [torch.tensor(p, dtype=compute, device=device).requires_grad_(learn) for p in (0.75, 0.625, 1.0)]
         s, v = KERNELS.get("triton")(xi, vi, *ps, spec, return_v)
         torch.autograd.backward([s, v] if return_v else [s], [w_s.to(compute), w_v.to(compute)][:1 + return_v])
         grads = [xi.grad, None if vi is None else vi.grad, *(p.grad for p in ps)]

@@ -59,3 +59,10 @@ def test_triton_on_cuda_fire_ratio_matches_torch(c):
 def test_auto_picks_triton_for_cuda_tensors():
     spec = cases.NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=cases.surrogate.get("atan"))
     assert cases.KERNELS.get("auto").choose(torch.zeros(2, 3, device="cuda"), spec).name == "triton"
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("v_reset,return_v,learn", [(0.0, False, False), (None, True, True), (-0.3, True, False)])
+def test_half_io_on_cuda(dtype, v_reset, return_v, learn):
+    """fp16/bf16 loaded and stored as they are on the GPU: bit-equal to the fp32 kernel's results rounded by torch."""
+    cases.check_half_io(dtype, v_reset, return_v, learn, torch.device("cuda"))
