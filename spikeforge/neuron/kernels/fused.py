@@ -89,7 +89,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
 
     def backward_fn(ctx, grad_s, grad_h, grad_v):
         h, x, v0, decay, gain, vth = ctx.saved_tensors
-        grad_s = torch.zeros_like(h) if grad_s is None else grad_s.contiguous()
+        grad_s = torch.zeros_like(h, dtype=x.dtype) if grad_s is None else grad_s.contiguous()  # x's dtype, as S
         grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
         need = ctx.needs_input_grad
         need_v0 = bool(need[1]) and v0.numel() > 0

@@ -257,6 +257,25 @@ def check_half_io(dtype, v_reset, return_v, learn, device):
         assert (got is None) == (ref is None) and (got is None or torch.equal(got, ref.to(dtype)))
 
 
+def test_half_gradient_through_v_seq_only():
+    """A loss on v_seq alone (no gradient arrives for S): the kernel still reads and writes fp16, and ∂L/∂X equals
+    the fp32 kernel's rounded."""
+    from spikeforge.bench.dispatch import KernelTraffic
+
+    spec = NeuronSpec(v_reset=None, detach_reset=False, strict=False, surrogate=surrogate.get("atan"))
+    x = (torch.rand(4, 30) * 1.5).half()
+    grads = {}
+    for dtype in (torch.float16, torch.float32):
+        xi = x.to(dtype, copy=True).requires_grad_()
+        with KernelTraffic() as traffic:
+            _, v = KERNELS.get("triton")(xi, None, *[torch.tensor(p, dtype=dtype) for p in (0.5, 1.0, 1.0)], spec, True)
+            v.backward(torch.ones_like(v))
+        grads[dtype] = (xi.grad, traffic.total)
+    (g16, bytes16), (g32, bytes32) = grads[torch.float16], grads[torch.float32]
+    assert g16.dtype == torch.float16 and torch.equal(g16, g32.half())
+    assert bytes16 == bytes32 - 2 * 6 * x.numel()  # x, s, v, ∂S (zeros), ∂V, ∂X in 2 bytes instead of 4; h stays
+
+
 def test_half_traffic_is_16_bytes_per_element_and_step():
     """Under AMP a layer moves 2-byte X, S, ∂L/∂S, ∂L/∂X and the 4-byte H: 16 bytes per element and step."""
     from spikeforge.bench.dispatch import KernelTraffic
