@@ -11,8 +11,8 @@ cannot start is recorded and the next one runs. Parts, in order:
 2. ``kernel_tests``: ``pytest -q tests/neuron -m "not slow"``: with CUDA this includes
    ``tests/neuron/kernels/test_triton_cuda.py``, the Triton kernel compiled for the GPU against the CPU oracle
    (80 cases + fire-ratio cases), besides the interpreter and CPU tests;
-3. ``bench_neuron``: ``bench neuron --device cuda`` at numel 2^24, T = 8 and 32 (SpikingJelly's row
-   where it imports; a ``torch copy_`` bandwidth row);
+3. ``bench_neuron``: ``bench neuron --device cuda`` at numel 2^24, T = 8 and 32, float32 and bfloat16
+   (SpikingJelly's row where it imports; a ``torch copy_`` bandwidth row; our rows' kernel GB/s and share of it);
 4. ``bench_models``: ``bench models --device cuda --compare-spikingjelly`` for SEW-ResNet-18, 224x224,
    T = 4, batch 32 (the model's T);
 5. ``ddp``: ``torchrun --standalone --nproc-per-node 2 -m spikeforge train --recipe digits`` for one
@@ -85,12 +85,12 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
     parts.append(Part("kernel_tests", [*_py(), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
                                        f"--junitxml={out / 'kernel_tests.xml'}", *tests], 300, kind="pytest"))
     if dry_run:
-        neuron = ["--T", "2", "--numel", "256", "--repeats", "1", "--kernels", "torch"]
+        neuron = ["--T", "2", "--numel", "256", "--repeats", "1", "--kernels", "torch", "--dtype", "float32", "bfloat16"]
         models = ["--model", "digits_snn", "--batch", "2", "--steps", "1"]
         methods = ["--model", "digits_snn", "--T", "2", "--batch", "2", "--steps", "1", "--methods", "bptt"]
         sew_methods = ["--model", "digits_snn", "--T", "2", "--batch", "2", "--steps", "1", "--methods", "ssf"]
     else:
-        neuron = ["--T", "8", "32", "--numel", str(1 << 24), "--repeats", "10"]
+        neuron = ["--T", "8", "32", "--numel", str(1 << 24), "--repeats", "10", "--dtype", "float32", "bfloat16"]
         models = ["--model", "sew_resnet18", "--size", "224", "--batch", "32", "--steps", "5"]
         methods = ["--model", "resnet19", "--T", "2", "6", "16", "--batch", "64", "--steps", "5",
                    "--methods", "bptt", "ssf", "dsr"]
@@ -98,7 +98,7 @@ def plan(out: Path, device: str, dry_run: bool, cuda_devices: int) -> list[Part]
                        "--methods", "bptt", "ssf"]
         graphs = ["--model", "resnet19", "--T", "16", "--batch", "64", "--steps", "5", "--methods", "bptt", "ssf",
                   "--compile", "reduce-overhead"]
-    parts.append(Part("bench_neuron", _spikeforge("bench", "neuron", "--device", d, "--json", *neuron), 150,
+    parts.append(Part("bench_neuron", _spikeforge("bench", "neuron", "--device", d, "--json", *neuron), 200,
                       "bench_neuron.jsonl", kind="bench"))
     parts.append(Part("bench_models", _spikeforge("bench", "models", "--device", d, "--json", "--compare-spikingjelly",
                                                   *models), 150, "bench_models.jsonl", kind="bench"))
@@ -220,8 +220,13 @@ def _bench_tables(out: Path) -> list[str]:
                 lines.append(f"- {r['impl']} T={r['T']} numel={r['numel']}: {r['copy_ms']:.3f} ms, {r['gb_per_s']:.0f} GB/s")
             elif "fwd_ms" in r:
                 peak = f", peak {r['peak_mem_mb']:.0f} MiB" if "peak_mem_mb" in r else ""
-                lines.append(f"- {r['impl']} T={r['T']} numel={r['numel']}: fwd {r['fwd_ms']:.3f} ms, "
-                             f"fwd+bwd {r['fwdbwd_ms']:.3f} ms, saved {r['saved_bytes'] / 2**20:.0f} MiB{peak}")
+                rate = ""
+                if "kernel_gb_per_s" in r:
+                    rate = f", kernels {r['kernel_bytes'] / 1e9:.2f} GB at {r['kernel_gb_per_s']:.0f} GB/s"
+                    rate += f" ({100 * r['copy_fraction']:.0f}% of copy)" if "copy_fraction" in r else ""
+                lines.append(f"- {r['impl']} T={r['T']} {r.get('dtype', 'float32')} numel={r['numel']}: "
+                             f"fwd {r['fwd_ms']:.3f} ms, fwd+bwd {r['fwdbwd_ms']:.3f} ms, "
+                             f"saved {r['saved_bytes'] / 2**20:.0f} MiB{peak}{rate}")
             else:
                 lines.append(f"- {r['model']} {r['method']} T={r['T']} batch={r['batch']} input={r.get('input')}: "
                              f"step {r['step_ms']:.1f} ms, peak {r['peak_mem_mb']:.0f} MiB ({r.get('memory')})"

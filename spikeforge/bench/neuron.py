@@ -11,6 +11,7 @@ to 0, detached reset, ATan α = 2, V_th = 1):
   one it ran.
 - ``--device cuda`` adds a reference row ``torch copy_``: ``y.copy_(x)`` on a ``[T, numel]`` fp32
   tensor, whose bytes per second (read + write) are the device's copy bandwidth in the same run.
+``--dtype bfloat16 float16`` runs the layer on that input (and spikes and gradients), as under ``torch.amp``.
 Reported: median milliseconds of the forward (autograd recording) and of forward+backward, and the
 bytes of the tensors saved for backward (counted once per storage with ``saved_tensors_hooks``); on
 CUDA (``--device cuda``) the timings are synchronised and ``peak_mem_mb`` is the
@@ -127,13 +128,13 @@ def saved_bytes(impl: Impl, x: Tensor) -> int:
 
 
 def measure(impl: Impl, T: int, numel: int, repeats: int = 5, seed: int = 0,
-            device: str | torch.device = "cpu") -> dict[str, float]:
+            device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> dict[str, float]:
     """``fwd_ms``, ``fwdbwd_ms`` (medians), ``saved_bytes``; on CUDA also ``peak_mem_mb`` of one forward+backward;
     ``kernel_bytes`` and ``kernel_gb_per_s`` where spikeforge ops ran (:class:`KernelTraffic`)."""
     dev = torch.device(device)
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(T, numel, generator=g) * 1.5).to(dev).requires_grad_()
-    grad = torch.rand(T, numel, generator=g).to(dev)
+    x = (torch.rand(T, numel, generator=g) * 1.5).to(dev, dtype).requires_grad_()
+    grad = torch.rand(T, numel, generator=g).to(dev, dtype)
 
     def fwd() -> None:
         impl(x)
@@ -174,31 +175,41 @@ def _each(source: Iterator, seen: list) -> Iterator:
         yield item
 
 
+#: ``--dtype`` names: the input, spikes and gradients of the layer (its state is float32 in every kernel)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[str] | None = None,
-        device: str = "cpu") -> list[dict]:
+        device: str = "cpu", dtypes: list[str] | None = None) -> list[dict]:
     dev = resolve_device(device)
+    dtypes = dtypes or ["float32"]
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        raise ValueError(f"--dtype: unknown {unknown}; choose from {list(DTYPES)}")
     rows = []
     impls: list[tuple[str, Impl]] = []
     source = implementations(kernels, dev)  # drawn while the first T runs: our rows come before SpikingJelly's set-up
     where = device_fields(dev)
     if not as_json:
         threads = f"{torch.get_num_threads()} threads" if dev.type == "cpu" else "synchronised timings"
-        print(f"multi-step LIF, fp32, numel={numel}, torch {torch.__version__}, {where['device_name']}, {threads}")
-        print(f"{'impl':60s} {'T':>3s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'saved MiB':>10s} {'kernel GB/s':>11s}")
+        print(f"multi-step LIF, {'/'.join(dtypes)}, numel={numel}, torch {torch.__version__}, {where['device_name']}, "
+              f"{threads}")
+        print(f"{'impl':60s} {'T':>3s} {'dtype':>8s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'saved MiB':>10s} "
+              f"{'kernel GB/s':>11s}")
 
     def emit(row: dict) -> None:
         rows.append(row)
         if as_json:
             print(json.dumps(row), flush=True)
         elif "error" in row:
-            print(f"{row['impl']:60s} {row['T']:3d}  not run: {row['error']}", flush=True)
+            print(f"{row['impl']:60s} {row['T']:3d} {row.get('dtype', ''):>8s}  not run: {row['error']}", flush=True)
         elif "copy_ms" in row:
-            print(f"{row['impl']:60s} {row['T']:3d} {row['copy_ms']:9.3f} {'':11s} {'':10s} {row['gb_per_s']:.0f} GB/s",
-                  flush=True)
+            print(f"{row['impl']:60s} {row['T']:3d} {row['dtype']:>8s} {row['copy_ms']:9.3f} {'':11s} {'':10s} "
+                  f"{row['gb_per_s']:.0f} GB/s", flush=True)
         else:
             rate = f"{row['kernel_gb_per_s']:11.1f}" if "kernel_gb_per_s" in row else f"{'-':>11s}"
             share = f" ({100 * row['copy_fraction']:.0f}% of copy)" if "copy_fraction" in row else ""
-            print(f"{row['impl']:60s} {row['T']:3d} {row['fwd_ms']:9.3f} {row['fwdbwd_ms']:11.3f} "
+            print(f"{row['impl']:60s} {row['T']:3d} {row['dtype']:>8s} {row['fwd_ms']:9.3f} {row['fwdbwd_ms']:11.3f} "
                   f"{row['saved_bytes'] / 2**20:10.1f} {rate}{share}", flush=True)
 
     for T in Ts:
@@ -207,16 +218,22 @@ def run(Ts: list[int], numel: int, repeats: int, as_json: bool, kernels: list[st
             copy = copy_bandwidth(T, numel, repeats, dev)
             emit({"impl": "torch copy_ (device copy bandwidth)", "T": T, "numel": numel,
                   **copy, **where, "dtype": "float32", "torch": torch.__version__})
-        for name, impl in _each(source, impls):
-            if isinstance(impl, Exception):
-                emit({"impl": name, "T": T, "numel": numel, **where, "error": str(impl)})
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                m = measure(impl, T, numel, repeats, device=dev)
-            if copy is not None and "kernel_gb_per_s" in m:
-                m["copy_fraction"] = m["kernel_gb_per_s"] / copy["gb_per_s"]
-            emit({"impl": name, "T": T, "numel": numel, **m, **where, "dtype": "float32", "torch": torch.__version__})
+        for dtype in dtypes:
+            for name, impl in _each(source, impls):
+                row = {"impl": name, "T": T, "numel": numel, **where, "dtype": dtype, "torch": torch.__version__}
+                if isinstance(impl, Exception):
+                    emit({**row, "error": str(impl)})
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        m = measure(impl, T, numel, repeats, device=dev, dtype=DTYPES[dtype])
+                except (RuntimeError, TypeError, ValueError) as err:  # e.g. an implementation without this dtype
+                    emit({**row, "error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"})
+                    continue
+                if copy is not None and "kernel_gb_per_s" in m:
+                    m["copy_fraction"] = m["kernel_gb_per_s"] / copy["gb_per_s"]
+                emit({**row, **m})
     return rows
 
 
@@ -227,5 +244,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--kernels", nargs="+", help="kernel names (default: every registered kernel but auto)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--dtype", nargs="+", default=["float32"], choices=list(DTYPES),
+                   help="input/spike/gradient dtypes to run (default float32; bfloat16/float16: the torch.amp case)")
     add_device_argument(p)
-    p.set_defaults(func=lambda a: (run(a.T, a.numel, a.repeats, a.json, a.kernels, a.device), 0)[1])
+    p.set_defaults(func=lambda a: (run(a.T, a.numel, a.repeats, a.json, a.kernels, a.device, a.dtype), 0)[1])
