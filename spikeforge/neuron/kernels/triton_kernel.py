@@ -18,8 +18,9 @@ fp32; half/bf16 X, S, v_seq, ∂L/∂S, ∂L/∂X are loaded and stored in their
 registers, the values the upcast-then-round path gives), H stays fp32: 16 bytes per element and step
 under ``torch.amp``. float64 is not supported (use ``torch`` or ``cpu``).
 
-Launch: BLOCK = 1024 neurons and 4 warps per program (128-bit loads when N is a multiple of 16),
-halved down to 128 while there would be fewer than two programs per SM; offsets are int64.
+Launch (:func:`block_shape`): 8 neurons per thread in 4 warps, BLOCK = 1024 (4 per thread, BLOCK 512, for
+half/bf16 I/O: :func:`values_per_thread`), halved down to one warp while there would be fewer than two
+programs per SM; 128-bit accesses when N is a multiple of 16; offsets are int64.
 
 Two no-grad kernels serve the one-step methods: :meth:`TritonKernel.fire_window`, one launch per
 window of :mod:`.window` (charge, fire, reset, the weighted sums and the spikes packed to bits), and
@@ -332,25 +333,40 @@ def _bind_helpers(fn, interpret: bool):
 # Host side: the raw forward/backward of fused.py's contract.
 
 
-def _launch_config(n: int, device: torch.device, interpret: bool) -> tuple[int, int]:
-    """(BLOCK, num_warps): 1024 neurons per program, smaller blocks while that leaves SMs idle."""
+def block_shape(n: int, sm_count: int, per_thread: int = 8) -> tuple[int, int]:
+    """(BLOCK, num_warps) of a launch over ``n`` values: ``per_thread`` values per thread and 4 warps
+    (BLOCK = 128·per_thread), halved (one warp less each time) while fewer than two programs per SM would
+    run, down to one warp."""
+    block = 128 * per_thread
+    while block > 32 * per_thread and -(-n // block) < 2 * sm_count:
+        block //= 2
+    return block, block // (32 * per_thread)
+
+
+def values_per_thread(dtype: torch.dtype) -> int:
+    """Values per thread of the neuron kernels for I/O ``dtype``: 8 (two 128-bit accesses per float32 tensor), 4
+    for a 2-byte dtype. With 8, its 128-bit loads and the float32 stores of H would take two layouts, and Triton
+    would move each step's values between them through shared memory; with 4 both share one (the sm_90 compile
+    test checks that the neuron kernels use no shared memory)."""
+    return 8 if dtype.itemsize >= 4 else 4
+
+
+def _launch_config(n: int, device: torch.device, interpret: bool, per_thread: int) -> tuple[int, int]:
+    """(BLOCK, num_warps) on ``device`` (:func:`block_shape` with its SM count)."""
     if interpret:
         return 128, 4  # several programs (and a masked tail) even for small test inputs
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index not in _SM_COUNT:
         _SM_COUNT[index] = torch.cuda.get_device_properties(index).multi_processor_count
-    block = 1024
-    while block > 128 and triton.cdiv(n, block) < 2 * _SM_COUNT[index]:
-        block //= 2
-    return block, max(1, min(4, block // 256))
+    return block_shape(n, _SM_COUNT[index], per_thread)
 
 
 #: compile options of every GPU launch: no fused multiply-add, so charges round like the reference kernel
 LAUNCH_OPTIONS = {"enable_fp_fusion": False}
 
 
-def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, **constexprs) -> None:
-    block, num_warps = _launch_config(n, x.device, interpret)
+def _launch(kernel, n: int, x: Tensor, interpret: bool, *args, per_thread: int = 8, **constexprs) -> None:
+    block, num_warps = _launch_config(n, x.device, interpret, per_thread)
     grid = (triton.cdiv(n, block),)
     if interpret:
         # The interpreter ignores launch options (it filters keyword arguments to the kernel's own).
@@ -403,7 +419,7 @@ def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio
             x, v0 if has_v0 else x, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
             s, h, v if return_v else s,
             T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v), HAS_V0=has_v0,
-            ROUND_BF16=x.dtype == torch.bfloat16)
+            ROUND_BF16=x.dtype == torch.bfloat16, per_thread=values_per_thread(x.dtype))
     return s, h, v
 
 
@@ -426,7 +442,8 @@ def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, 
             T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
             HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
             HAS_GV=has_gv, HAS_X=has_x, HAS_V0=has_v0, NEED_V0=bool(need_v0), NEED_DECAY=bool(need_decay),
-            NEED_VTH=bool(need_vth), ROUND_BF16=grad_s.dtype == torch.bfloat16)
+            NEED_VTH=bool(need_vth), ROUND_BF16=grad_s.dtype == torch.bfloat16,
+            per_thread=values_per_thread(grad_s.dtype))
     return gx, gv0, gdecay, ggain, gvth
 
 

@@ -9,10 +9,12 @@ flags set both ways, for every load/store dtype the host side passes, with the l
 - no fused multiply-add in the neuron kernels (``enable_fp_fusion=False``, as launched: the charge
   ``(λ·V + κ·X) + c`` must round like the reference for spikes to agree bit for bit);
 - with the launch's alignment hints (16-byte aligned pointers, N a multiple of 16, which the JIT infers
-  from the arguments), every global store of the neuron kernels is a 128-bit vector store and the
-  ``[T, N]`` loads are 128-bit vector loads (``v4.b32``): the access width the bandwidth targets assume;
+  from the arguments), every global store of the neuron kernels writes a thread's consecutive values in one
+  vector access (128-bit ``v4.b32`` for float32; 64-bit ``v2.b32`` for 4 half values) and the ``[T, N]``
+  loads are vector loads: the access widths the bandwidth targets assume;
 - no register spills (``LOCAL:0`` in ``cuobjdump --dump-resource-usage``, bundled with triton too): a spill
-  would add local-memory traffic to every step.
+  would add local-memory traffic to every step; and no shared memory in the neuron kernels (``SHARED:0``):
+  with half/bf16 I/O and 8 values per thread, Triton moved each step's values between two layouts through it.
 """
 import inspect
 import os
@@ -44,8 +46,11 @@ def _flags(fn, value: bool) -> dict:
             if p.annotation == "tl.constexpr" and n not in ("BLOCK", "SG")}
 
 
+H200_SMS = 132
+
+
 def _compile(name: str, io: str, constexprs: dict, aligned: bool):
-    """(ptx, cubin) of kernel ``name`` for sm_90."""
+    """(ptx, cubin) of kernel ``name`` for sm_90, in the launch shape of a large layer (2^24 values) on an H200."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -67,8 +72,20 @@ def _compile(name: str, io: str, constexprs: dict, aligned: bool):
     src = ASTSource(fn=tk._kernel(fn, interpret=False), signature=signature,
                     constexprs={(params.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
     kernel = triton.compile(src, target=GPUTarget("cuda", TARGET_ARCH, 32),
-                            options={"num_warps": 4, **tk.LAUNCH_OPTIONS})
+                            options={"num_warps": constexprs["BLOCK"] // (32 * _per_thread(name, io)),
+                                     **tk.LAUNCH_OPTIONS})
     return kernel.asm["ptx"], kernel.asm["cubin"]
+
+
+def _per_thread(name: str, io: str) -> int:
+    """Values per thread as launched: the neuron kernels by their I/O dtype, the window and unpack kernels 8."""
+    import torch
+
+    return tk.values_per_thread(getattr(torch, io)) if name in ("_lif_fwd_kernel", "_lif_bwd_kernel") else 8
+
+
+def _block(name: str, io: str) -> int:
+    return tk.block_shape(1 << 24, H200_SMS, _per_thread(name, io))[0]
 
 
 def _resources(cubin: bytes) -> dict[str, int]:
@@ -97,12 +114,22 @@ NEURON_CASES = [
 ]
 
 
+def test_block_shape():
+    """4 warps of 8 (fp32) or 4 (half/bf16) values per thread; halved while fewer than 2 programs per SM."""
+    import torch
+
+    assert tk.block_shape(1 << 24, H200_SMS, tk.values_per_thread(torch.float32)) == (1024, 4)
+    assert tk.block_shape(1 << 24, H200_SMS, tk.values_per_thread(torch.bfloat16)) == (512, 4)
+    assert tk.block_shape(2 * H200_SMS * 512, H200_SMS, 8) == (512, 2)
+    assert tk.block_shape(10, H200_SMS, 8) == (256, 1) and tk.block_shape(10, H200_SMS, 4) == (128, 1)
+
+
 @pytest.mark.parametrize("name,io,flags,extra", NEURON_CASES,
                          ids=[f"{c[0][1:-7]}-{c[1]}-{'on' if c[2] else 'off'}{c[3].get('SG', '')}"
                               for c in NEURON_CASES])
 def test_neuron_kernel_compiles_for_sm90(name, io, flags, extra):
     fn = getattr(tk, name)
-    constexprs = {**_flags(fn, flags), **extra, "BLOCK": 1024}
+    constexprs = {**_flags(fn, flags), **extra, "BLOCK": _block(name, io)}
     if "ROUND_BF16" in constexprs:
         constexprs["ROUND_BF16"] = io == "bfloat16"
     ptx, cubin = _compile(name, io, constexprs, aligned=False)
@@ -112,15 +139,19 @@ def test_neuron_kernel_compiles_for_sm90(name, io, flags, extra):
     ptx, cubin = _compile(name, io, constexprs, aligned=True)
     resources = _resources(cubin)
     assert resources["LOCAL"] == 0 and resources["STACK"] == 0, f"register spills: {resources}"
+    if name != "_lif_window_kernel":  # (the window kernel packs bits through shared memory)
+        assert resources["SHARED"] == 0, f"values moved between layouts through shared memory: {resources}"
     accesses = _accesses(ptx)
     stores = {a for a in accesses if a.startswith("st.")}
     if name == "_lif_window_kernel":  # the packed bits are BLOCK/8 bytes per step: 128-bit for the [N] state
         stores -= {"st.global.v2.b8", "st.global.b8", "st.global.v4.b8", "st.global.b16", "st.global.v2.b16"}
-    assert stores and all(".v4." in s for s in stores), f"scalar global stores: {sorted(stores)}"
-    assert any(a.startswith("ld.global.v4") for a in accesses), f"no 128-bit loads: {sorted(accesses)}"
+    # a thread's consecutive values in one access: 128-bit for float32 (4 values), 64-bit for 4 half values
+    widths = (".v4.",) if io == "float32" else (".v4.", ".v2.")
+    assert stores and all(any(w in s for w in widths) for s in stores), f"narrow global stores: {sorted(stores)}"
+    assert any(a.startswith(("ld.global.v4", "ld.global.v2")) for a in accesses), f"no vector loads: {sorted(accesses)}"
 
 
 @pytest.mark.parametrize("out", ["float32", "bfloat16", "uint8"])
 def test_unpack_kernel_compiles_for_sm90(out):
-    _, cubin = _compile("_unpack_kernel", out, {"BLOCK": 1024}, aligned=True)
+    _, cubin = _compile("_unpack_kernel", out, {"BLOCK": _block("_unpack_kernel", out)}, aligned=True)
     assert len(cubin) > 0
