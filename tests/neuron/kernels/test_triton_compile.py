@@ -1,8 +1,9 @@
-"""The Triton kernels compiled, without a GPU, for the H100/H200's architecture (sm_90) as the GPU launch would.
+"""The Triton kernels compiled, without a GPU, for the H100/H200's architecture (sm_90), and the A100's (sm_80),
+as the GPU launch would.
 
 The interpreter (``test_triton.py``) checks what the kernels compute; it runs them in numpy and never sees
 Triton's compiler. Here ``triton.compile`` takes each kernel through the real pipeline (TTIR, TTGIR, LLVM,
-PTX, and ptxas, bundled with triton, to a cubin) for ``GPUTarget("cuda", 90, 32)``, with the constexpr
+PTX, and ptxas, bundled with triton, to a cubin) for ``GPUTarget("cuda", 90, 32)`` (and 80), with the constexpr
 flags set both ways, for every load/store dtype the host side passes, with the launch's compile options
 (``LAUNCH_OPTIONS``). Checked in the output:
 - it compiles (a construct only the interpreter accepts fails here);
@@ -28,7 +29,7 @@ triton = pytest.importorskip("triton")
 
 from spikeforge.neuron.kernels import triton_kernel as tk  # noqa: E402
 
-TARGET_ARCH = 90
+ARCHS = [90, 80]  # H100/H200 (the issue's machine), A100
 FLOAT_SCALARS = {"v_rest", "sg_a", "sg_b", "ratio"}
 # pointers whose dtype follows the I/O dtype of the call (the rest are float32 unless named here)
 IO_POINTERS = {
@@ -49,8 +50,8 @@ def _flags(fn, value: bool) -> dict:
 H200_SMS = 132
 
 
-def _compile(name: str, io: str, constexprs: dict, aligned: bool):
-    """(ptx, cubin) of kernel ``name`` for sm_90, in the launch shape of a large layer (2^24 values) on an H200."""
+def _compile(name: str, io: str, constexprs: dict, aligned: bool, arch: int = 90):
+    """(ptx, cubin) of kernel ``name`` for sm_``arch``, in the launch shape of a large layer (2^24 values) on an H200."""
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
@@ -71,7 +72,7 @@ def _compile(name: str, io: str, constexprs: dict, aligned: bool):
                  if signature[p].startswith("*") or p in ("N", "total", "n", "bits_stride", "data_stride")}
     src = ASTSource(fn=tk._kernel(fn, interpret=False), signature=signature,
                     constexprs={(params.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
-    kernel = triton.compile(src, target=GPUTarget("cuda", TARGET_ARCH, 32),
+    kernel = triton.compile(src, target=GPUTarget("cuda", arch, 32),
                             options={"num_warps": constexprs["BLOCK"] // (32 * _per_thread(name, io)),
                                      **tk.LAUNCH_OPTIONS})
     return kernel.asm["ptx"], kernel.asm["cubin"]
@@ -124,19 +125,20 @@ def test_block_shape():
     assert tk.block_shape(10, H200_SMS, 8) == (256, 1) and tk.block_shape(10, H200_SMS, 4) == (128, 1)
 
 
+@pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"sm{a}")
 @pytest.mark.parametrize("name,io,flags,extra", NEURON_CASES,
                          ids=[f"{c[0][1:-7]}-{c[1]}-{'on' if c[2] else 'off'}{c[3].get('SG', '')}"
                               for c in NEURON_CASES])
-def test_neuron_kernel_compiles_for_sm90(name, io, flags, extra):
+def test_neuron_kernel_compiles_for_the_gpu(name, io, flags, extra, arch):
     fn = getattr(tk, name)
     constexprs = {**_flags(fn, flags), **extra, "BLOCK": _block(name, io)}
     if "ROUND_BF16" in constexprs:
         constexprs["ROUND_BF16"] = io == "bfloat16"
-    ptx, cubin = _compile(name, io, constexprs, aligned=False)
+    ptx, cubin = _compile(name, io, constexprs, aligned=False, arch=arch)
     assert len(cubin) > 0
     assert not re.search(r"\bfma\.", ptx), "fused multiply-add in the kernel: spikes would round differently"
 
-    ptx, cubin = _compile(name, io, constexprs, aligned=True)
+    ptx, cubin = _compile(name, io, constexprs, aligned=True, arch=arch)
     resources = _resources(cubin)
     assert resources["LOCAL"] == 0 and resources["STACK"] == 0, f"register spills: {resources}"
     if name != "_lif_window_kernel":  # (the window kernel packs bits through shared memory)
