@@ -20,7 +20,9 @@ under ``torch.amp``. float64 is not supported (use ``torch`` or ``cpu``).
 
 Launch (:func:`block_shape`): 8 neurons per thread in 4 warps, BLOCK = 1024 (4 per thread, BLOCK 512, for
 half/bf16 I/O: :func:`values_per_thread`), halved down to one warp while there would be fewer than two
-programs per SM; 128-bit accesses when N is a multiple of 16; offsets are int64.
+programs per SM; vector accesses (128-bit for float32, 64-bit for 4 half values) when N is a multiple of 16
+(``tests/neuron/kernels/test_triton_compile.py`` compiles the kernels for sm_90 and sm_80 and checks the
+accesses, no FMA, no spills, no shared memory); offsets are int64.
 
 Two no-grad kernels serve the one-step methods: :meth:`TritonKernel.fire_window`, one launch per
 window of :mod:`.window` (charge, fire, reset, the weighted sums and the spikes packed to bits), and
