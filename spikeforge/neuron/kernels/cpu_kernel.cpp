@@ -623,7 +623,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
     const at::Tensor& grad_s, const at::Tensor& grad_v, const at::Tensor& h, const at::Tensor& x,
     const at::Tensor& v0, const at::Tensor& decay, const at::Tensor& gain, const at::Tensor& vth, double v_rest,
     bool hard, bool detach, bool strict, int64_t sg_id, double sg_a, double sg_b, double fire_ratio, bool need_v0,
-    bool need_decay, bool need_vth) {
+    bool need_decay, bool need_gain, bool need_vth) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(h.dim() == 2, "spikeforge cpu kernel: h must be [T, N], got ", h.sizes());
   TORCH_CHECK(h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble,
@@ -632,14 +632,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lif_backw
   check_flat(grad_s, "grad_s", h);
   TORCH_CHECK(grad_s.sizes() == h.sizes(), "spikeforge cpu kernel: grad_s must have the shape of h");
   const bool has_gv = grad_v.numel() > 0;
-  const bool has_x = x.numel() > 0;
+  const bool has_x = need_gain;  // x is read for κ's partials only (this kernel always stores h)
   if (has_gv) {
     check_flat(grad_v, "grad_v", h);
     TORCH_CHECK(grad_v.sizes() == h.sizes(), "spikeforge cpu kernel: grad_v must be empty or have the shape of h");
   }
   if (has_x) {
     check_flat(x, "x", h);
-    TORCH_CHECK(x.sizes() == h.sizes(), "spikeforge cpu kernel: x must be empty or have the shape of h");
+    TORCH_CHECK(x.sizes() == h.sizes(), "spikeforge cpu kernel: κ's gradient needs x of the shape of h");
   }
   check_v0(v0, h);
   check_scalar(decay, "decay", h);

@@ -8,24 +8,28 @@ the compute dtype (float64 for float64 x, else float32); spikes, v_seq and ∂L/
 element and step instead of 48 with the conversions around an fp32 kernel), the ``cpu`` kernel converts.
 
 ``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
-    spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs);
+    spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs, with X where κ is
+    learnable); a kernel may leave h empty (``stores_h(x)`` false: the ``triton`` kernel for short sequences)
+    and recompute it from X in backward, which then receives x;
     v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
     v0: ``[N]`` the starting potential, or empty for v_rest (no ``[N]`` fill written and read back).
 ``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
-need_v0, need_decay, need_vth) -> (grad_x [T, N], grad_v0, grad_decay, grad_gain, grad_vth)``
+need_v0, need_decay, need_gain, need_vth) -> (grad_x [T, N], grad_v0, grad_decay, grad_gain, grad_vth)``
     grad_x has grad_s's dtype (x's); the ``[N]`` outputs h's.
     σ' is the formula ``KERNEL_DERIVATIVES[sg_id]`` of :mod:`spikeforge.neuron.surrogate` with the constants
     ``(sg_a, sg_b) = surrogate.kernel_constants()``, passed as they are (a kernel never recomputes them from α).
-    grad_v is empty when there is no gradient for v_seq; x is empty when κ needs no gradient; v0 as in forward.
-    The per-neuron outputs are ``[N]`` where asked for (``need_v0``, ``need_decay``, ``need_vth``; κ's when x is
-    given) and empty otherwise: a fixed λ or V_th and a v_init without gradient cost no ``[N]`` write, no sum.
+    grad_v is empty when there is no gradient for v_seq; x is empty unless κ needs a gradient or h is empty; v0
+    as in forward. The per-neuron outputs are ``[N]`` where asked for (``need_v0``, ``need_decay``, ``need_gain``,
+    ``need_vth``) and empty otherwise: a fixed λ or V_th and a v_init without gradient cost no ``[N]`` write,
+    no sum.
     The three per-neuron partials are summed over N here. ``fire_ratio`` r: the
     neuron fires at r·V_th (σ' taken at H − r·V_th, ∂S/∂V_th = −r·σ') and resets by V_th (DSR's α).
 
 :func:`define_fused_ops` registers both as ``torch.library`` custom ops (``spikeforge::<name>_fwd`` /
 ``_bwd``) with fake impls and autograd, so a fused neuron works under ``torch.compile``, ``torch.amp``
 (half/bf16 input is computed in fp32 and returned in the input dtype) and DDP. Saved for backward:
-``h`` (one ``[T, N]`` tensor), plus ``x`` only when κ is learnable (PLIF with ``decay_input=True``).
+``h`` (one ``[T, N]`` tensor), plus ``x`` only when κ is learnable (PLIF with ``decay_input=True``); or ``x``
+alone where the kernel recomputes H.
 """
 from __future__ import annotations
 
@@ -45,8 +49,10 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...]):
-    """Register ``forward``/``backward`` as custom ops with autograd; returns the forward op."""
+def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...],
+                     stores_h: Callable[[Tensor], bool] = lambda x: True):
+    """Register ``forward``/``backward`` as custom ops with autograd; returns the forward op. ``stores_h(x)``: whether
+    ``forward`` returns H ``[T, N]`` for this input (else an empty H: backward recomputes it from x)."""
     fwd_name, bwd_name = f"spikeforge::{name}_fwd", f"spikeforge::{name}_bwd"
 
     @torch.library.custom_op(fwd_name, mutates_args=(), device_types=device_types)
@@ -60,41 +66,46 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
     @fwd.register_fake
     def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio):
         v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
-        return torch.empty_like(x), torch.empty_like(x, dtype=compute_dtype(x.dtype)), v_seq
+        dtype = compute_dtype(x.dtype)
+        h = torch.empty_like(x, dtype=dtype) if stores_h(x) else x.new_empty(0, dtype=dtype)
+        return torch.empty_like(x), h, v_seq
 
     @torch.library.custom_op(bwd_name, mutates_args=(), device_types=device_types)
     def bwd(
         grad_s: Tensor, grad_v: Tensor, h: Tensor, x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor,
         vth: Tensor, v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_a: float, sg_b: float,
-        fire_ratio: float, need_v0: bool, need_decay: bool, need_vth: bool,
+        fire_ratio: float, need_v0: bool, need_decay: bool, need_gain: bool, need_vth: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         return backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
-                        fire_ratio, need_v0, need_decay, need_vth)
+                        fire_ratio, need_v0, need_decay, need_gain, need_vth)
 
     @bwd.register_fake
     def _(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
-          need_v0, need_decay, need_vth):
-        n = h.shape[1]
+          need_v0, need_decay, need_gain, need_vth):
+        n = grad_s.shape[1]
         return (torch.empty_like(grad_s), *(h.new_empty(n if need else 0)
-                                       for need in (need_v0, need_decay, x.numel() > 0, need_vth)))
+                                            for need in (need_v0, need_decay, need_gain, need_vth)))
 
     def setup_context(ctx, inputs, output):
         x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio = inputs
         _, h, _ = output
-        keep_x = x if gain.requires_grad else x.new_empty(0)
+        keep_x = x if gain.requires_grad or h.numel() < x.numel() else x.new_empty(0)  # κ's gradient, or no H
         ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
         ctx.static = (v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio)
+        ctx.shape = x.shape
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)  # unused outputs (h, an unread v_seq) arrive as None, not [T, N] zeros
 
     def backward_fn(ctx, grad_s, grad_h, grad_v):
         h, x, v0, decay, gain, vth = ctx.saved_tensors
-        grad_s = torch.zeros_like(h, dtype=x.dtype) if grad_s is None else grad_s.contiguous()  # x's dtype, as S
+        if grad_s is None:  # zeros of S's shape and dtype (x's): S was not used
+            grad_s = torch.zeros(ctx.shape, dtype=x.dtype, device=h.device)
+        grad_s = grad_s.contiguous()
         grad_v = h.new_empty(0) if grad_v is None or grad_v.numel() == 0 else grad_v.contiguous()
         need = ctx.needs_input_grad
         need_v0 = bool(need[1]) and v0.numel() > 0
         gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static,
-                                            need_v0, bool(need[2]), bool(need[4]))
+                                            need_v0, bool(need[2]), bool(need[3]), bool(need[4]))
         return (gx if need[0] else None, gv0 if need_v0 else None, _total(gdecay, decay), _total(ggain, gain),
                 _total(gvth, vth), None, None, None, None, None, None, None, None, None)
 

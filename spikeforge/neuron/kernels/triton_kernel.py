@@ -8,7 +8,9 @@ loops over time, so every ``[T, N]`` tensor is read or written once per directio
   (``enable_fp_fusion=False``), and S = Θ(H − V_th) on the difference as the reference computes it,
   so spikes equal the ``torch`` kernel's bit for bit. Stores S, H (all backward needs) and, when
   asked, V after reset; reads v_init only when one is given (else starts at v_rest).
-- Backward: reverse loop over time, recomputing S[t] and V[t-1] from H (V[-1] = v_init); writes
+- Backward: reverse loop over time, recomputing S[t] and V[t-1] from H (V[-1] = v_init); for
+  T <= ``RECOMPUTE_MAX_T`` (8) H itself is recomputed from X into registers (the forward then stores no H,
+  and X is kept for backward instead: 20 bytes per element and step in fp32, 10 in bf16); writes
   ∂L/∂X and, only where a gradient is asked for, ∂L/∂v_init and the per-neuron partials of λ, κ, V_th
   (summed over N by :mod:`.fused`). Per element and step the pair moves 24 bytes in fp32 (forward:
   X read, S and H written; backward: ∂L/∂S and H read, ∂L/∂X written), plus X again when κ is learnable.
@@ -56,7 +58,7 @@ tl = None
 
 _IMPORT_ERROR: list[str] = []  # [] = not tried yet; [""] = imported; [message] = failed
 _KERNELS: dict[tuple[str, bool], object] = {}  # (kernel name, interpret?) -> wrapped kernel
-_JIT_HELPERS: dict[str, object] = {}  # helper name -> its triton.jit wrapper (GPU compiles)
+_JIT_SCOPE: dict[str, object] = {}  # the globals of GPU-compiled kernels and helpers (helpers as triton.jit)
 _OP = None
 _SM_COUNT: dict[int, int] = {}
 
@@ -84,7 +86,7 @@ def _import_triton() -> str | None:
 # Kernels and the helpers they share: plain functions, bound for one mode by _kernel() (the kernels to
 # triton.jit or the interpreter, the helpers named in _HELPERS to triton.jit or left plain). They use
 # only builtins of triton.language, none of its own @jit helpers (tl.zeros, tl.sigmoid, ...): those are
-# wrapped for one mode when triton.language is imported, and fail in the other. A helper calls no helper.
+# wrapped for one mode when triton.language is imported, and fail in the other.
 
 
 def _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr):
@@ -119,22 +121,77 @@ def _reset(h, spike, vth, v_rest, HARD: tl.constexpr):
     return v
 
 
-def _round_bf16(v):
-    """v (float32) rounded to bfloat16's precision, to nearest even, as float32: the store's conversion after it is
-    an exact truncation, so the interpreter (which truncates) and the GPU (which rounds) store the same value."""
-    bits = v.to(tl.uint32, bitcast=True)
-    return ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
+def _store_io(ptrs, value, mask, ROUND_BF16: tl.constexpr):
+    """Store float32 ``value`` in the pointers' dtype; for bfloat16 rounded to nearest even by hand first, so the
+    conversion in the store is an exact truncation and the interpreter (which truncates) and the GPU (which
+    rounds) store the same value."""
+    if ROUND_BF16:
+        bits = value.to(tl.uint32, bitcast=True)
+        value = ((bits + (0x7FFF + ((bits >> 16) & 1))) & 0xFFFF0000).to(tl.float32, bitcast=True)
+    tl.store(ptrs, value.to(ptrs.dtype.element_ty), mask=mask)
 
 
-_HELPERS = ("_load_params", "_initial_v", "_spike", "_reset", "_round_bf16")
+def _step_grads(h, gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio,
+                HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr, BLOCK: tl.constexpr):
+    """One step of the backward (base.py's formulas): (∂L/∂H[t], the step's ∂L/∂V_th term) from H[t], ∂L/∂S[t] and
+    δ = ∂L/∂V[t]. σ'(d), d = H − r·V_th, is the formula KERNEL_DERIVATIVES[SG] of spikeforge.neuron.surrogate with
+    (sg_a, sg_b) its Surrogate.kernel_constants(), passed in as they are; IEEE division like torch's."""
+    d = h - fth
+    s = _spike(d, STRICT).to(tl.float32)
+    if SG == 0:  # a / (1 + (b·d)²)
+        z = sg_b * d
+        sg = tl.math.div_rn(tl.full([BLOCK], sg_a, tl.float32), 1 + z * z)
+    elif SG == 1:  # a·s(a·d)·(1 − s(a·d))
+        sig = 1 / (1 + tl.exp(-(sg_a * d)))  # tl.sigmoid's formula
+        sg = sg_a * sig * (1 - sig)
+    elif SG == 2:  # 1[|d| < a] / b
+        sg = tl.where(tl.abs(d) < sg_a, tl.math.div_rn(1.0, sg_b), 0.0)
+    elif SG == 3:  # max(0, a − |d|) / b
+        sg = tl.math.div_rn(tl.maximum(sg_a - tl.abs(d), 0.0), tl.full([BLOCK], sg_b, tl.float32))
+    else:  # 1
+        sg = tl.full([BLOCK], 1.0, tl.float32)
+    gsg = gs * sg
+    if HARD:
+        if DETACH:
+            gh = gsg + delta * (1 - s)
+            gvth = -(ratio * gsg)
+        else:
+            r = (v_rest - h) * sg  # (v_reset − H)·σ'
+            gh = gsg + delta * ((1 - s) + r)
+            gvth = -(ratio * gsg) - delta * (ratio * r)
+    else:
+        if DETACH:
+            gh = gsg + delta
+            gvth = -(ratio * gsg) - delta * s
+        else:
+            q = vth * sg
+            gh = gsg + delta * (1 - q)
+            gvth = -(ratio * gsg) + delta * (ratio * q - s)
+    return gh, gvth
+
+
+def _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
+                    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_GAIN: tl.constexpr, NEED_VTH: tl.constexpr):
+    """The per-neuron outputs that were asked for: ∂L/∂v_init (= δ[-1]) and the partials of λ, κ, V_th."""
+    if NEED_V0:
+        tl.store(gv0_ptr + col, delta, mask=mask)
+    if NEED_DECAY:
+        tl.store(gdecay_ptr + col, acc_decay, mask=mask)
+    if NEED_GAIN:
+        tl.store(ggain_ptr + col, acc_gain, mask=mask)
+    if NEED_VTH:
+        tl.store(gvth_ptr + col, acc_vth, mask=mask)
+
+
+_HELPERS = ("_load_params", "_initial_v", "_spike", "_reset", "_store_io", "_step_grads", "_store_partials")
 
 
 def _lif_fwd_kernel(
     x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
     s_ptr, h_ptr, v_ptr,
     T, N, v_rest,
-    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, HAS_V0: tl.constexpr, ROUND_BF16: tl.constexpr,
-    BLOCK: tl.constexpr,
+    HARD: tl.constexpr, STRICT: tl.constexpr, RETURN_V: tl.constexpr, HAS_V0: tl.constexpr, STORE_H: tl.constexpr,
+    ROUND_BF16: tl.constexpr, BLOCK: tl.constexpr,
 ):
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
@@ -148,12 +205,10 @@ def _lif_fwd_kernel(
         spike = _spike(h - fth, STRICT)
         v = _reset(h, spike, vth, v_rest, HARD)
         tl.store(s_ptr + idx, spike.to(tl.float32).to(s_ptr.dtype.element_ty), mask=mask)
-        tl.store(h_ptr + idx, h, mask=mask)
+        if STORE_H:
+            tl.store(h_ptr + idx, h, mask=mask)
         if RETURN_V:
-            if ROUND_BF16:
-                tl.store(v_ptr + idx, _round_bf16(v).to(v_ptr.dtype.element_ty), mask=mask)
-            else:
-                tl.store(v_ptr + idx, v.to(v_ptr.dtype.element_ty), mask=mask)
+            _store_io(v_ptr + idx, v, mask, ROUND_BF16)
 
 
 def _lif_bwd_kernel(
@@ -161,10 +216,11 @@ def _lif_bwd_kernel(
     gx_ptr, gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr,
     T, N, v_rest, sg_a, sg_b, ratio,
     HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
-    HAS_GV: tl.constexpr, HAS_X: tl.constexpr, HAS_V0: tl.constexpr,
-    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_VTH: tl.constexpr, ROUND_BF16: tl.constexpr,
-    BLOCK: tl.constexpr,
+    HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
+    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_GAIN: tl.constexpr, NEED_VTH: tl.constexpr,
+    ROUND_BF16: tl.constexpr, BLOCK: tl.constexpr,
 ):
+    # From the stored H: a reverse loop over any T, reading H[t] once (carried as H[t-1] of the next step).
     col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = col < N
     lam, gain, vth, fth = _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr)
@@ -182,64 +238,69 @@ def _lif_bwd_kernel(
         h_prev = tl.load(h_ptr + (row - N) + col, mask=mask & has_prev, other=0.0)
         v_prev = _reset(h_prev, _spike(h_prev - fth, STRICT), vth, v_rest, HARD)
         v_prev = tl.where(has_prev, v_prev, v0)
-
-        d = h - fth
-        s = _spike(d, STRICT).to(tl.float32)
-        # σ'(d): the formula KERNEL_DERIVATIVES[SG] of spikeforge.neuron.surrogate with (sg_a, sg_b) its
-        # Surrogate.kernel_constants(), passed in as they are; IEEE division like torch's, not the approximate one.
-        if SG == 0:  # a / (1 + (b·d)²)
-            z = sg_b * d
-            sg = tl.math.div_rn(tl.full([BLOCK], sg_a, tl.float32), 1 + z * z)
-        elif SG == 1:  # a·s(a·d)·(1 − s(a·d))
-            sig = 1 / (1 + tl.exp(-(sg_a * d)))  # tl.sigmoid's formula
-            sg = sg_a * sig * (1 - sig)
-        elif SG == 2:  # 1[|d| < a] / b
-            sg = tl.where(tl.abs(d) < sg_a, tl.math.div_rn(1.0, sg_b), 0.0)
-        elif SG == 3:  # max(0, a − |d|) / b
-            sg = tl.math.div_rn(tl.maximum(sg_a - tl.abs(d), 0.0), tl.full([BLOCK], sg_b, tl.float32))
-        else:  # 1
-            sg = tl.full([BLOCK], 1.0, tl.float32)
-
         gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
         if HAS_GV:
             delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        gsg = gs * sg
-        if HARD:
-            if DETACH:
-                gh = gsg + delta * (1 - s)
-                gvth = -(ratio * gsg)
-            else:
-                r = (v_rest - h) * sg  # (v_reset − H)·σ'
-                gh = gsg + delta * ((1 - s) + r)
-                gvth = -(ratio * gsg) - delta * (ratio * r)
-        else:
-            if DETACH:
-                gh = gsg + delta
-                gvth = -(ratio * gsg) - delta * s
-            else:
-                q = vth * sg
-                gh = gsg + delta * (1 - q)
-                gvth = -(ratio * gsg) + delta * (ratio * q - s)
-        if ROUND_BF16:
-            tl.store(gx_ptr + row + col, _round_bf16(gain * gh).to(gx_ptr.dtype.element_ty), mask=mask)
-        else:
-            tl.store(gx_ptr + row + col, (gain * gh).to(gx_ptr.dtype.element_ty), mask=mask)
+        gh, gvth = _step_grads(h, gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio, HARD, DETACH, STRICT, SG, BLOCK)
+        _store_io(gx_ptr + row + col, gain * gh, mask, ROUND_BF16)
         if NEED_VTH:
             acc_vth += gvth
         if NEED_DECAY:
             acc_decay += gh * (v_prev - v_rest)
-        if HAS_X:
+        if NEED_GAIN:
             acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
         delta = lam * gh
         h = h_prev
-    if NEED_V0:
-        tl.store(gv0_ptr + col, delta, mask=mask)
-    if NEED_DECAY:
-        tl.store(gdecay_ptr + col, acc_decay, mask=mask)
-    if HAS_X:
-        tl.store(ggain_ptr + col, acc_gain, mask=mask)
-    if NEED_VTH:
-        tl.store(gvth_ptr + col, acc_vth, mask=mask)
+    _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
+                    NEED_V0, NEED_DECAY, NEED_GAIN, NEED_VTH)
+
+
+def _lif_bwd_recompute_kernel(
+    gs_ptr, gv_ptr, x_ptr, v0_ptr, decay_ptr, gain_ptr, vth_ptr, fth_ptr,
+    gx_ptr, gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr,
+    N, v_rest, sg_a, sg_b, ratio,
+    T: tl.constexpr, HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
+    HAS_GV: tl.constexpr, HAS_V0: tl.constexpr,
+    NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_GAIN: tl.constexpr, NEED_VTH: tl.constexpr,
+    ROUND_BF16: tl.constexpr, BLOCK: tl.constexpr,
+):
+    # Without a stored H (short sequences, T <= RECOMPUTE_MAX_T): X is read, H[0..T-1] recomputed forward into
+    # registers (the forward's own expression and order: the same values bit for bit), then the reverse pass.
+    col = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = col < N
+    n64 = tl.cast(N, tl.int64)
+    lam, gain, vth, fth = _load_params(decay_ptr, gain_ptr, vth_ptr, fth_ptr)
+    c = (1 - lam) * v_rest
+    v0 = _initial_v(v0_ptr, col, mask, v_rest, HAS_V0, BLOCK)
+    v = v0
+    hs = ()  # newest first: hs[i] = H[T-1-i], as the reverse pass takes them
+    for t in tl.static_range(T):
+        x = tl.load(x_ptr + n64 * t + col, mask=mask, other=0.0).to(tl.float32)
+        h = lam * v + gain * x + c
+        v = _reset(h, _spike(h - fth, STRICT), vth, v_rest, HARD)
+        hs = (h,) + hs
+    delta = tl.full([BLOCK], 0.0, tl.float32)
+    acc_decay = tl.full([BLOCK], 0.0, tl.float32)
+    acc_gain = tl.full([BLOCK], 0.0, tl.float32)
+    acc_vth = tl.full([BLOCK], 0.0, tl.float32)
+    for i in tl.static_range(T):  # step t = T-1-i (index arithmetic stays in the subscripts: constexpr there)
+        row = n64 * (T - 1 - i)
+        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+        if HAS_GV:
+            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+        gh, gvth = _step_grads(hs[i], gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio, HARD, DETACH, STRICT, SG,
+                               BLOCK)
+        _store_io(gx_ptr + row + col, gain * gh, mask, ROUND_BF16)
+        if NEED_VTH:
+            acc_vth += gvth
+        if NEED_DECAY:  # V[t-1] from H[t-1] = hs[i+1], or v_init at t = 0
+            v_prev = _reset(hs[i + 1], _spike(hs[i + 1] - fth, STRICT), vth, v_rest, HARD) if i + 1 < T else v0
+            acc_decay += gh * (v_prev - v_rest)
+        if NEED_GAIN:  # X read again (not kept: T more values per thread would halve the programs an SM holds)
+            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+        delta = lam * gh
+    _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
+                    NEED_V0, NEED_DECAY, NEED_GAIN, NEED_VTH)
 
 
 def _lif_window_kernel(
@@ -320,15 +381,26 @@ def _kernel(fn, interpret: bool, do_not_specialize: tuple[str, ...] = ("T",)):
 
 
 def _bind_helpers(fn, interpret: bool):
-    """``fn`` with globals in which each helper of ``_HELPERS`` is what the mode calls: a ``triton.jit`` function
-    for a GPU compile (it inlines only those), the plain function for the interpreter (which runs Python)."""
-    from triton.runtime.jit import JITFunction
+    """``fn`` as the mode runs it: for the interpreter (which runs Python) as it is, its helpers the plain
+    functions of this module; for a GPU compile with globals in which every helper of ``_HELPERS`` is a
+    ``triton.jit`` function (the only kind a compiled kernel inlines) seeing the same globals, so helpers may
+    call helpers."""
+    if interpret:
+        return fn
+    return types.FunctionType(fn.__code__, _jit_scope(), fn.__name__, fn.__defaults__, fn.__closure__)
 
-    scope = dict(fn.__globals__)
-    for name in _HELPERS:
-        helper = globals()[name]
-        scope[name] = helper if interpret else _JIT_HELPERS.setdefault(name, JITFunction(helper))
-    return types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__, fn.__closure__)
+
+def _jit_scope() -> dict:
+    """This module's globals with each helper of ``_HELPERS`` replaced by its ``triton.jit`` wrapper (made once)."""
+    if not _JIT_SCOPE:
+        from triton.runtime.jit import JITFunction
+
+        scope = dict(globals())
+        for name in _HELPERS:
+            helper = globals()[name]
+            scope[name] = JITFunction(types.FunctionType(helper.__code__, scope, name, helper.__defaults__))
+        _JIT_SCOPE.update(scope)
+    return _JIT_SCOPE
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -409,43 +481,72 @@ def _fire_threshold(vth: Tensor, ratio: float, like: Tensor) -> Tensor:
     return v if ratio == 1.0 else ratio * v
 
 
+#: longest sequence whose backward recomputes H from X (held in registers) instead of reading a stored H: the forward
+#: then writes S only, 20 bytes per element and step in all instead of 24 in float32 (10 instead of 16 in bf16), and
+#: autograd keeps X rather than H (half the bytes under AMP). Longer sequences store H: compiled for sm_90 the
+#: recomputing backward takes 62 registers a thread at T = 8 (the stored-H one 58), 95 at T = 16, 209 at T = 16 with
+#: every gradient asked for, which would cut the threads an SM holds. Set it to 0 to always store H.
+RECOMPUTE_MAX_T = 8
+
+
+def stores_h(x: Tensor) -> bool:
+    """Whether the forward on ``x [T, N]`` stores H for the backward (else H is an empty tensor and X is kept)."""
+    return x.shape[0] > RECOMPUTE_MAX_T or x.numel() == 0
+
+
 def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio=1.0):
     interpret = _check(x, _IO_DTYPES)
     T, N = x.shape
-    s, h = torch.empty_like(x), torch.empty_like(x, dtype=torch.float32)
+    store_h = stores_h(x)
+    s = torch.empty_like(x)
+    h = torch.empty_like(x, dtype=torch.float32) if store_h else x.new_empty(0, dtype=torch.float32)
     v = torch.empty_like(x) if return_v else x.new_empty(0)
     if T == 0 or N == 0:
         return s, h, v
     has_v0 = v0.numel() > 0
     _launch(_kernel(_lif_fwd_kernel, interpret), N, x, interpret,
             x, v0 if has_v0 else x, _scalar(decay, x), _scalar(gain, x), _scalar(vth, x), _fire_threshold(vth, fire_ratio, x),
-            s, h, v if return_v else s,
+            s, h if store_h else s, v if return_v else s,
             T, N, float(v_rest), HARD=bool(hard), STRICT=bool(strict), RETURN_V=bool(return_v), HAS_V0=has_v0,
-            ROUND_BF16=x.dtype == torch.bfloat16, per_thread=values_per_thread(x.dtype))
+            STORE_H=store_h, ROUND_BF16=x.dtype == torch.bfloat16, per_thread=values_per_thread(x.dtype))
     return s, h, v
 
 
 def _backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b,
-              fire_ratio=1.0, need_v0=True, need_decay=True, need_vth=True):
-    interpret = _check(h)
-    _check(grad_s, _IO_DTYPES)
+              fire_ratio=1.0, need_v0=True, need_decay=True, need_gain=True, need_vth=True):
+    """From the stored H when there is one (h ``[T, N]``), else recomputing H from x (h empty, x ``[T, N]``)."""
+    interpret = _check(grad_s, _IO_DTYPES)
+    _check(h)
     if int(sg_id) not in KERNEL_DERIVATIVES:
         raise ValueError(f"kernel 'triton': unknown surrogate kernel_id {sg_id}; known: {sorted(KERNEL_DERIVATIVES)}")
-    T, N = h.shape
-    has_gv, has_x, has_v0 = grad_v.numel() > 0, x.numel() > 0, v0.numel() > 0
+    T, N = grad_s.shape
+    recompute = h.numel() == 0
+    if (recompute or need_gain) and tuple(x.shape) != (T, N):
+        raise ValueError(f"kernel 'triton': backward needs x of shape {(T, N)} (to recompute H or for κ's gradient), "
+                         f"got {tuple(x.shape)}")
+    has_gv, has_v0 = grad_v.numel() > 0, v0.numel() > 0
     gx = torch.empty_like(grad_s)
-    gv0, gdecay, ggain, gvth = (h.new_empty(N if need else 0) for need in (need_v0, need_decay, has_x, need_vth))
+    state = torch.float32
+    gv0, gdecay, ggain, gvth = (grad_s.new_empty(N if need else 0, dtype=state)
+                                for need in (need_v0, need_decay, need_gain, need_vth))
     if T == 0 or N == 0:
         return gx, gv0.zero_(), gdecay.zero_(), ggain.zero_(), gvth.zero_()
-    _launch(_kernel(_lif_bwd_kernel, interpret), N, h, interpret,
-            grad_s, grad_v if has_gv else grad_s, h, x if has_x else h, v0 if has_v0 else h,
-            _scalar(decay, h), _scalar(gain, h), _scalar(vth, h), _fire_threshold(vth, fire_ratio, h),
-            gx, *(out if out.numel() else h for out in (gv0, gdecay, ggain, gvth)),  # unwritten unless asked for
-            T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
-            HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id),
-            HAS_GV=has_gv, HAS_X=has_x, HAS_V0=has_v0, NEED_V0=bool(need_v0), NEED_DECAY=bool(need_decay),
-            NEED_VTH=bool(need_vth), ROUND_BF16=grad_s.dtype == torch.bfloat16,
-            per_thread=values_per_thread(grad_s.dtype))
+    params = (_scalar(decay, gx), _scalar(gain, gx), _scalar(vth, gx), _fire_threshold(vth, fire_ratio, gx))
+    outputs = (gx, *(out if out.numel() else gx for out in (gv0, gdecay, ggain, gvth)))  # unwritten unless asked for
+    flags = dict(HARD=bool(hard), DETACH=bool(detach), STRICT=bool(strict), SG=int(sg_id), HAS_GV=has_gv,
+                 HAS_V0=has_v0, NEED_V0=bool(need_v0), NEED_DECAY=bool(need_decay), NEED_GAIN=bool(need_gain),
+                 NEED_VTH=bool(need_vth), ROUND_BF16=grad_s.dtype == torch.bfloat16)
+    grads = (grad_s, grad_v if has_gv else grad_s)
+    v0 = v0 if has_v0 else gx
+    if recompute:  # 4 values per thread: the T recomputed H of each stay in registers
+        _launch(_kernel(_lif_bwd_recompute_kernel, interpret, ()), N, gx, interpret,
+                *grads, x, v0, *params, *outputs, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
+                T=T, **flags, per_thread=4)
+    else:
+        _launch(_kernel(_lif_bwd_kernel, interpret), N, gx, interpret,
+                *grads, h, x if need_gain else h, v0, *params, *outputs,
+                T, N, float(v_rest), float(sg_a), float(sg_b), float(fire_ratio),
+                **flags, per_thread=values_per_thread(grad_s.dtype))
     return gx, gv0, gdecay, ggain, gvth
 
 
@@ -453,7 +554,7 @@ def _define_op() -> bool:
     """Register the custom ops once per process (run eagerly, as a constant, under torch.compile)."""
     global _OP
     if _OP is None:
-        _OP = define_fused_ops("lif_triton", _forward, _backward, ("cuda", "cpu"))
+        _OP = define_fused_ops("lif_triton", _forward, _backward, ("cuda", "cpu"), stores_h)
     return True
 
 

@@ -273,18 +273,23 @@ def test_half_gradient_through_v_seq_only():
         grads[dtype] = (xi.grad, traffic.total)
     (g16, bytes16), (g32, bytes32) = grads[torch.float16], grads[torch.float32]
     assert g16.dtype == torch.float16 and torch.equal(g16, g32.half())
-    assert bytes16 == bytes32 - 2 * 6 * x.numel()  # x, s, v, ∂S (zeros), ∂V, ∂X in 2 bytes instead of 4; h stays
+    # x, s, v | ∂S (zeros), ∂V, x (H recomputed), ∂X: 2 bytes each instead of 4
+    assert bytes16 == bytes32 - 2 * 7 * x.numel()
 
 
-def test_half_traffic_is_16_bytes_per_element_and_step():
-    """Under AMP a layer moves 2-byte X, S, ∂L/∂S, ∂L/∂X and the 4-byte H: 16 bytes per element and step."""
+@pytest.mark.parametrize("T,per_step", [(6, 10), (20, 16)])
+def test_half_traffic(T, per_step):
+    """Under AMP a layer moves 2-byte X, S, ∂L/∂S, ∂L/∂X: 10 bytes per element and step where backward recomputes
+    H from X (T <= RECOMPUTE_MAX_T: X read twice), 16 where H (4 bytes) is stored and read back."""
     from spikeforge.bench.dispatch import KernelTraffic
+    from spikeforge.neuron.kernels import triton_kernel
 
-    x = torch.rand(6, 3, 50).half().requires_grad_()
+    assert (T <= triton_kernel.RECOMPUTE_MAX_T) == (per_step == 10)
+    x = torch.rand(T, 3, 50).half().requires_grad_()
     node = LIFNode(tau=2.0, backend="triton")
     with KernelTraffic() as traffic:
-        node(x).backward(torch.rand(6, 3, 50).half())
-    assert traffic.total == 16 * x.numel() + 6 * 4
+        node(x).backward(torch.rand(T, 3, 50).half())
+    assert traffic.total == per_step * x.numel() + 6 * 4
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -300,7 +305,10 @@ def test_opcheck_custom_op(dtype, with_v0):
             torch.tensor(1.0), 0.0, True, False, False, 0, *surrogate.get("atan").kernel_constants(), True, 0.5)
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
     s, h, v = op(*args)
-    assert (s.dtype, h.dtype, v.dtype) == (dtype, torch.float32, dtype)
+    assert (s.dtype, h.dtype, v.dtype) == (dtype, torch.float32, dtype) and h.numel() == 0  # T = 3: H recomputed
+    long = (torch.randn(20, 20).to(dtype).requires_grad_(), *args[1:])  # T = 20: H stored
+    torch.library.opcheck(op, long, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+    assert op(*long)[1].shape == (20, 20)
 
 
 def test_unavailable_reasons(monkeypatch):
@@ -405,3 +413,26 @@ def test_torch_compile_fullgraph_first_call():
         "print('ok')\n"
     )
     assert "ok" in _run_python(code, interpret=True)
+
+
+@pytest.mark.parametrize("c", [c for c in CASES if c["T"] <= 8][::3], ids=_case_id)
+def test_recomputed_h_backward_equals_stored_h_backward(c, monkeypatch):
+    """For T <= RECOMPUTE_MAX_T the backward recomputes H from X in registers instead of reading a stored H; the
+    recomputation is the forward's own arithmetic, so every gradient equals the stored-H backward's bit for bit
+    (and the forward then writes no H: fewer bytes written)."""
+    from spikeforge.bench.dispatch import KernelTraffic
+    from spikeforge.neuron.kernels import triton_kernel
+
+    inputs = _inputs(c)
+    results = {}
+    for max_t in (0, triton_kernel.RECOMPUTE_MAX_T):
+        monkeypatch.setattr(triton_kernel, "RECOMPUTE_MAX_T", max_t)
+        with KernelTraffic() as traffic:
+            results[max_t] = _run("triton", c, *inputs)
+        results[max_t] += (traffic.written,)
+    (s0, v0, g0, written0), (s1, v1, g1, written1) = results[0], results[triton_kernel.RECOMPUTE_MAX_T]
+    assert torch.equal(s0, s1) and (v0 is None or torch.equal(v0, v1))
+    assert g0.keys() == g1.keys()
+    for key in g0:
+        assert (g0[key] is None) == (g1[key] is None) and (g0[key] is None or torch.equal(g0[key], g1[key])), key
+    assert written1 == written0 - 4 * inputs[0].numel()  # no H written

@@ -39,6 +39,7 @@ FLOAT_SCALARS = {"v_rest", "sg_a", "sg_b", "ratio"}
 IO_POINTERS = {
     "_lif_fwd_kernel": {"x_ptr", "s_ptr", "v_ptr"},
     "_lif_bwd_kernel": {"gs_ptr", "gv_ptr", "x_ptr", "gx_ptr"},
+    "_lif_bwd_recompute_kernel": {"gs_ptr", "gv_ptr", "x_ptr", "gx_ptr"},
     "_lif_window_kernel": {"x_ptr"},
     "_unpack_kernel": {"out_ptr"},
 }
@@ -48,7 +49,7 @@ TYPE_NAMES = {"float32": "*fp32", "float16": "*fp16", "bfloat16": "*bf16", "uint
 
 def _flags(fn, value: bool) -> dict:
     return {n: value for n, p in inspect.signature(fn).parameters.items()
-            if p.annotation == "tl.constexpr" and n not in ("BLOCK", "SG")}
+            if p.annotation == "tl.constexpr" and n not in ("BLOCK", "SG", "T")}
 
 
 H200_SMS = 132
@@ -86,6 +87,8 @@ def _per_thread(name: str, io: str) -> int:
     """Values per thread as launched: the neuron kernels by their I/O dtype, the window and unpack kernels 8."""
     import torch
 
+    if name == "_lif_bwd_recompute_kernel":
+        return 4  # as _backward launches it: T recomputed H per value held in registers
     return tk.values_per_thread(getattr(torch, io)) if name in ("_lif_fwd_kernel", "_lif_bwd_kernel") else 8
 
 
@@ -116,6 +119,10 @@ NEURON_CASES = [
         ("float32", "bfloat16", "float16", "float32", "bfloat16"))
 ] + [
     ("_lif_window_kernel", io, flags, {}) for io in ("float32", "bfloat16") for flags in (True, False)
+] + [  # the longest T it serves, all gradients asked for (the most registers), and the shortest
+    ("_lif_bwd_recompute_kernel", io, flags, {"SG": sg, "T": T})
+    for io, flags, sg, T in (("float32", True, 0, tk.RECOMPUTE_MAX_T), ("bfloat16", True, 1, tk.RECOMPUTE_MAX_T),
+                             ("float16", False, 3, 8), ("float32", False, 4, 1))
 ]
 
 
@@ -132,6 +139,7 @@ def test_block_shape():
 @pytest.mark.parametrize("arch", ARCHS, ids=lambda a: f"sm{a}")
 @pytest.mark.parametrize("name,io,flags,extra", NEURON_CASES,
                          ids=[f"{c[0][1:-7]}-{c[1]}-{'on' if c[2] else 'off'}{c[3].get('SG', '')}"
+                              + (f"-T{c[3]['T']}" if "T" in c[3] else "")
                               for c in NEURON_CASES])
 def test_neuron_kernel_compiles_for_the_gpu(name, io, flags, extra, arch):
     fn = getattr(tk, name)
