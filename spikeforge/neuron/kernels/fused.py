@@ -5,7 +5,8 @@ computes in float32 (or float64) and reads and writes its ``[T, N]`` inputs and 
 its ``io_dtypes``: x as given there, else converted to float32 first. ``h``, ``v0`` and λ, κ, V_th are in
 the compute dtype (float64 for float64 x, else float32); spikes, v_seq and ∂L/∂X in x's dtype. The
 ``triton`` kernel takes half and bfloat16 as they are (under ``torch.amp`` a layer then moves 16 bytes per
-element and step instead of 48 with the conversions around an fp32 kernel), the ``cpu`` kernel converts.
+element and step, 10 where it recomputes H, instead of 48 with the conversions around an fp32 kernel), the
+``cpu`` kernel converts.
 
 ``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs, with X where κ is
