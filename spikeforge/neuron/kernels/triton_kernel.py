@@ -170,6 +170,28 @@ def _step_grads(h, gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio,
     return gh, gvth
 
 
+def _reverse_step(h, v_prev, row, col, mask, gs_ptr, gv_ptr, x_ptr, gx_ptr, delta, acc_decay, acc_gain, acc_vth,
+                  lam, gain, vth, fth, v_rest, sg_a, sg_b, ratio,
+                  HARD: tl.constexpr, DETACH: tl.constexpr, STRICT: tl.constexpr, SG: tl.constexpr,
+                  HAS_GV: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_GAIN: tl.constexpr, NEED_VTH: tl.constexpr,
+                  ROUND_BF16: tl.constexpr, BLOCK: tl.constexpr):
+    """Step t of the reverse pass, given H[t] and V[t-1] (read from a stored H or recomputed: the kernels differ
+    only there): reads ∂L/∂S[t] (and ∂L/∂V[t]), writes ∂L/∂X[t], adds to the partials that are asked for;
+    returns (δ for step t-1, the three partials)."""
+    gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+    if HAS_GV:
+        delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+    gh, gvth = _step_grads(h, gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio, HARD, DETACH, STRICT, SG, BLOCK)
+    _store_io(gx_ptr + row + col, gain * gh, mask, ROUND_BF16)
+    if NEED_VTH:
+        acc_vth += gvth
+    if NEED_DECAY:
+        acc_decay += gh * (v_prev - v_rest)
+    if NEED_GAIN:
+        acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
+    return lam * gh, acc_decay, acc_gain, acc_vth
+
+
 def _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
                     NEED_V0: tl.constexpr, NEED_DECAY: tl.constexpr, NEED_GAIN: tl.constexpr, NEED_VTH: tl.constexpr):
     """The per-neuron outputs that were asked for: ∂L/∂v_init (= δ[-1]) and the partials of λ, κ, V_th."""
@@ -183,7 +205,8 @@ def _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, 
         tl.store(gvth_ptr + col, acc_vth, mask=mask)
 
 
-_HELPERS = ("_load_params", "_initial_v", "_spike", "_reset", "_store_io", "_step_grads", "_store_partials")
+_HELPERS = ("_load_params", "_initial_v", "_spike", "_reset", "_store_io", "_step_grads", "_reverse_step",
+            "_store_partials")
 
 
 def _lif_fwd_kernel(
@@ -238,18 +261,10 @@ def _lif_bwd_kernel(
         h_prev = tl.load(h_ptr + (row - N) + col, mask=mask & has_prev, other=0.0)
         v_prev = _reset(h_prev, _spike(h_prev - fth, STRICT), vth, v_rest, HARD)
         v_prev = tl.where(has_prev, v_prev, v0)
-        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        if HAS_GV:
-            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        gh, gvth = _step_grads(h, gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio, HARD, DETACH, STRICT, SG, BLOCK)
-        _store_io(gx_ptr + row + col, gain * gh, mask, ROUND_BF16)
-        if NEED_VTH:
-            acc_vth += gvth
-        if NEED_DECAY:
-            acc_decay += gh * (v_prev - v_rest)
-        if NEED_GAIN:
-            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        delta = lam * gh
+        delta, acc_decay, acc_gain, acc_vth = _reverse_step(
+            h, v_prev, row, col, mask, gs_ptr, gv_ptr, x_ptr, gx_ptr, delta, acc_decay, acc_gain, acc_vth,
+            lam, gain, vth, fth, v_rest, sg_a, sg_b, ratio,
+            HARD, DETACH, STRICT, SG, HAS_GV, NEED_DECAY, NEED_GAIN, NEED_VTH, ROUND_BF16, BLOCK)
         h = h_prev
     _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
                     NEED_V0, NEED_DECAY, NEED_GAIN, NEED_VTH)
@@ -284,21 +299,13 @@ def _lif_bwd_recompute_kernel(
     acc_gain = tl.full([BLOCK], 0.0, tl.float32)
     acc_vth = tl.full([BLOCK], 0.0, tl.float32)
     for i in tl.static_range(T):  # step t = T-1-i (index arithmetic stays in the subscripts: constexpr there)
-        row = n64 * (T - 1 - i)
-        gs = tl.load(gs_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        if HAS_GV:
-            delta += tl.load(gv_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        gh, gvth = _step_grads(hs[i], gs, delta, vth, fth, v_rest, sg_a, sg_b, ratio, HARD, DETACH, STRICT, SG,
-                               BLOCK)
-        _store_io(gx_ptr + row + col, gain * gh, mask, ROUND_BF16)
-        if NEED_VTH:
-            acc_vth += gvth
-        if NEED_DECAY:  # V[t-1] from H[t-1] = hs[i+1], or v_init at t = 0
-            v_prev = _reset(hs[i + 1], _spike(hs[i + 1] - fth, STRICT), vth, v_rest, HARD) if i + 1 < T else v0
-            acc_decay += gh * (v_prev - v_rest)
-        if NEED_GAIN:  # X read again (not kept: T more values per thread would halve the programs an SM holds)
-            acc_gain += gh * tl.load(x_ptr + row + col, mask=mask, other=0.0).to(tl.float32)
-        delta = lam * gh
+        # V[t-1] from H[t-1] = hs[i+1], or v_init at t = 0 (unused, and dropped by the compiler, without NEED_DECAY);
+        # X is read again for κ's partial, not kept: T more values per thread would halve the programs an SM holds
+        v_prev = _reset(hs[i + 1], _spike(hs[i + 1] - fth, STRICT), vth, v_rest, HARD) if i + 1 < T else v0
+        delta, acc_decay, acc_gain, acc_vth = _reverse_step(
+            hs[i], v_prev, n64 * (T - 1 - i), col, mask, gs_ptr, gv_ptr, x_ptr, gx_ptr, delta, acc_decay, acc_gain,
+            acc_vth, lam, gain, vth, fth, v_rest, sg_a, sg_b, ratio,
+            HARD, DETACH, STRICT, SG, HAS_GV, NEED_DECAY, NEED_GAIN, NEED_VTH, ROUND_BF16, BLOCK)
     _store_partials(gv0_ptr, gdecay_ptr, ggain_ptr, gvth_ptr, col, mask, delta, acc_decay, acc_gain, acc_vth,
                     NEED_V0, NEED_DECAY, NEED_GAIN, NEED_VTH)
 
