@@ -3,7 +3,8 @@
 Implementations, all on the same input ``[T, numel]`` (LIF τ = 2, ``decay_input=True``, hard reset
 to 0, detached reset, ATan α = 2, V_th = 1):
 - every registered kernel but ``auto`` (``torch`` is the naive autograd loop over T); for ``triton`` also a
-  row with H always stored (``RECOMPUTE_MAX_T = 0``), the other side of its choice for short sequences;
+  row with H always stored (``KERNELS.get("triton", recompute_max_t=0)``), the other side of its choice for
+  short sequences;
 - SpikingJelly's multi-step ``LIFNode`` when it is installed (``pip install --no-deps
   spikingjelly==2.0.0 loguru``). On CPU its 2.0.0 release runs the custom op ``sj_lif`` (a per-step
   torch loop forward and a hand-written per-step backward, ``spikingjelly/_ops/lif/cpu.py``). On
@@ -68,16 +69,18 @@ def spikingjelly_cuda_implementation(op: str, device: torch.device) -> str:
         return "unknown (selection not readable)"
 
 
-def _h_always_stored(impl: Impl) -> Impl:
-    """``impl`` run with the Triton kernel storing H at every T (the other side of its recompute choice)."""
-    from spikeforge.neuron.kernels import triton_kernel
+def _h_always_stored(device: torch.device) -> Impl:
+    """The bench's LIF on the Triton kernel built with ``recompute_max_t=0`` (H stored at every T), called as the
+    node calls its kernel (the same per-call coefficients)."""
+    from spikeforge.neuron import LIFNode
+    from spikeforge.neuron.kernels import KERNELS
+
+    node = LIFNode(tau=2.0, backend="triton").to(device)
+    kernel = KERNELS.get("triton", recompute_max_t=0)
 
     def run(x: Tensor) -> Tensor:
-        chosen, triton_kernel.RECOMPUTE_MAX_T = triton_kernel.RECOMPUTE_MAX_T, 0
-        try:
-            return impl(x)
-        finally:
-            triton_kernel.RECOMPUTE_MAX_T = chosen
+        decay, gain = node.coefficients(x)
+        return kernel(x, None, decay, gain, node.threshold(x), node.spec)[0]
 
     return run
 
@@ -116,7 +119,7 @@ def implementations(kernels: list[str] | None = None, device: str | torch.device
         if reason is None:
             yield f"spikeforge-{name}" + (" (naive autograd loop)" if name == "torch" else ""), _spikeforge_impl(name, dev)
             if name == "triton":
-                yield "spikeforge-triton, H stored (RECOMPUTE_MAX_T=0)", _h_always_stored(_spikeforge_impl(name, dev))
+                yield "spikeforge-triton, H stored (recompute_max_t=0)", _h_always_stored(dev)
     sj = _spikingjelly_impl(dev)
     if sj is not None:
         yield sj

@@ -582,12 +582,14 @@ inline void check_v0(const at::Tensor& v0, const at::Tensor& like) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const at::Tensor& v0,
                                                            const at::Tensor& decay, const at::Tensor& gain,
                                                            const at::Tensor& vth, double v_rest, bool hard,
-                                                           bool strict, bool return_v, double fire_ratio) {
+                                                           bool strict, bool return_v, double fire_ratio,
+                                                           bool store_h) {
   using namespace spikeforge_cpu;
   TORCH_CHECK(x.dim() == 2, "spikeforge cpu kernel: x must be [T, N], got ", x.sizes());
   TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
               "spikeforge cpu kernel: x must be float32 or float64, got ", x.scalar_type());
   check_flat(x, "x", x);
+  TORCH_CHECK(store_h, "spikeforge cpu kernel: always stores h (no recomputing backward)");
   check_v0(v0, x);
   check_scalar(decay, "decay", x);
   check_scalar(gain, "gain", x);

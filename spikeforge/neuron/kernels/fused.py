@@ -8,10 +8,10 @@ the compute dtype (float64 for float64 x, else float32); spikes, v_seq and ∂L/
 element and step, 10 where it recomputes H, instead of 48 with the conversions around an fp32 kernel), the
 ``cpu`` kernel converts.
 
-``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio) -> (spikes, h, v_seq)``
+``forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio, store_h) -> (spikes, h, v_seq)``
     spikes, h: ``[T, N]`` (h = potential after charge, before reset: all backward needs, with X where κ is
-    learnable); a kernel may leave h empty (``stores_h(x)`` false: the ``triton`` kernel for short sequences)
-    and recompute it from X in backward, which then receives x;
+    learnable); with ``store_h`` false h is empty and backward recomputes it from x, which it then receives
+    (:attr:`FusedKernel.recompute_max_t`: the ``triton`` kernel does so for short sequences);
     v_seq: ``[T, N]`` potential after reset when ``return_v``, else an empty tensor.
     v0: ``[N]`` the starting potential, or empty for v_rest (no ``[N]`` fill written and read back).
 ``backward(grad_s, grad_v, h, x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, fire_ratio,
@@ -50,25 +50,23 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...],
-                     stores_h: Callable[[Tensor], bool] = lambda x: True):
-    """Register ``forward``/``backward`` as custom ops with autograd; returns the forward op. ``stores_h(x)``: whether
-    ``forward`` returns H ``[T, N]`` for this input (else an empty H: backward recomputes it from x)."""
+def define_fused_ops(name: str, forward: Callable, backward: Callable, device_types: str | tuple[str, ...]):
+    """Register ``forward``/``backward`` as custom ops with autograd; returns the forward op."""
     fwd_name, bwd_name = f"spikeforge::{name}_fwd", f"spikeforge::{name}_bwd"
 
     @torch.library.custom_op(fwd_name, mutates_args=(), device_types=device_types)
     def fwd(
         x: Tensor, v0: Tensor, decay: Tensor, gain: Tensor, vth: Tensor,
         v_rest: float, hard: bool, detach: bool, strict: bool, sg_id: int, sg_a: float, sg_b: float, return_v: bool,
-        fire_ratio: float,
+        fire_ratio: float, store_h: bool,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio)
+        return forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio, store_h)
 
     @fwd.register_fake
-    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio):
+    def _(x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio, store_h):
         v_seq = torch.empty_like(x) if return_v else x.new_empty(0)
         dtype = compute_dtype(x.dtype)
-        h = torch.empty_like(x, dtype=dtype) if stores_h(x) else x.new_empty(0, dtype=dtype)
+        h = torch.empty_like(x, dtype=dtype) if store_h else x.new_empty(0, dtype=dtype)
         return torch.empty_like(x), h, v_seq
 
     @torch.library.custom_op(bwd_name, mutates_args=(), device_types=device_types)
@@ -88,7 +86,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
                                             for need in (need_v0, need_decay, need_gain, need_vth)))
 
     def setup_context(ctx, inputs, output):
-        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio = inputs
+        x, v0, decay, gain, vth, v_rest, hard, detach, strict, sg_id, sg_a, sg_b, return_v, fire_ratio, _ = inputs
         _, h, _ = output
         keep_x = x if gain.requires_grad or h.numel() < x.numel() else x.new_empty(0)  # κ's gradient, or no H
         ctx.save_for_backward(h, keep_x, v0, decay, gain, vth)
@@ -108,7 +106,7 @@ def define_fused_ops(name: str, forward: Callable, backward: Callable, device_ty
         gx, gv0, gdecay, ggain, gvth = bwd(grad_s, grad_v, h, x, v0, decay, gain, vth, *ctx.static,
                                             need_v0, bool(need[2]), bool(need[3]), bool(need[4]))
         return (gx if need[0] else None, gv0 if need_v0 else None, _total(gdecay, decay), _total(ggain, gain),
-                _total(gvth, vth), None, None, None, None, None, None, None, None, None)
+                _total(gvth, vth), None, None, None, None, None, None, None, None, None, None)
 
     fwd.register_autograd(backward_fn, setup_context=setup_context)
     return fwd
@@ -165,6 +163,8 @@ class FusedKernel(Kernel):
     device_type: str = "cpu"
     #: dtypes of x the raw ops take as they are (others are converted to float32 first)
     io_dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+    #: longest T whose forward stores no H (backward recomputes it from X); 0: H always stored
+    recompute_max_t: int = 0
 
     def op(self) -> Callable:
         raise NotImplementedError
@@ -183,7 +183,8 @@ class FusedKernel(Kernel):
         params = [p.to(compute) for p in (decay, input_gain, v_threshold)]
         sg = spec.surrogate
         sg_a, sg_b = sg.kernel_constants()
+        store_h = x2.shape[0] > self.recompute_max_t or x2.numel() == 0
         s, _, v = self.op()(x2, v0, *params, spec.v_rest, spec.hard, spec.detach_reset, spec.strict,
-                            sg.kernel_id, float(sg_a), float(sg_b), return_v, float(spec.fire_ratio))
+                            sg.kernel_id, float(sg_a), float(sg_b), return_v, float(spec.fire_ratio), store_h)
         s = s.reshape(shape).to(dtype)
         return s, (v.reshape(shape).to(dtype) if return_v else None)

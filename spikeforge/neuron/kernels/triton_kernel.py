@@ -492,19 +492,16 @@ def _fire_threshold(vth: Tensor, ratio: float, like: Tensor) -> Tensor:
 #: then writes S only, 20 bytes per element and step in all instead of 24 in float32 (10 instead of 16 in bf16), and
 #: autograd keeps X rather than H (half the bytes under AMP). Longer sequences store H: compiled for sm_90 the
 #: recomputing backward takes 62 registers a thread at T = 8 (the stored-H one 58), 95 at T = 16, 209 at T = 16 with
-#: every gradient asked for, which would cut the threads an SM holds. Set it to 0 to always store H.
+#: every gradient asked for, which would cut the threads an SM holds. The kernel's default
+#: ``recompute_max_t`` (``KERNELS.get("triton", recompute_max_t=0)``: H always stored).
 RECOMPUTE_MAX_T = 8
 
 
-def stores_h(x: Tensor) -> bool:
-    """Whether the forward on ``x [T, N]`` stores H for the backward (else H is an empty tensor and X is kept)."""
-    return x.shape[0] > RECOMPUTE_MAX_T or x.numel() == 0
-
-
-def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio=1.0):
+def _forward(x, v0, decay, gain, vth, v_rest, hard, strict, return_v, fire_ratio=1.0, store_h=True):
     interpret = _check(x, _IO_DTYPES)
     T, N = x.shape
-    store_h = stores_h(x)
+    if not store_h and T > RECOMPUTE_MAX_T:
+        raise ValueError(f"kernel 'triton': H is recomputed for T <= {RECOMPUTE_MAX_T} only, got T={T} with store_h=False")
     s = torch.empty_like(x)
     h = torch.empty_like(x, dtype=torch.float32) if store_h else x.new_empty(0, dtype=torch.float32)
     v = torch.empty_like(x) if return_v else x.new_empty(0)
@@ -561,7 +558,7 @@ def _define_op() -> bool:
     """Register the custom ops once per process (run eagerly, as a constant, under torch.compile)."""
     global _OP
     if _OP is None:
-        _OP = define_fused_ops("lif_triton", _forward, _backward, ("cuda", "cpu"), stores_h)
+        _OP = define_fused_ops("lif_triton", _forward, _backward, ("cuda", "cpu"))
     return True
 
 
@@ -662,6 +659,12 @@ class TritonKernel(FusedKernel):
     name = "triton"
     device_type = "cuda"
     io_dtypes = _IO_DTYPES
+
+    def __init__(self, recompute_max_t: int = RECOMPUTE_MAX_T) -> None:
+        if not isinstance(recompute_max_t, int) or not 0 <= recompute_max_t <= RECOMPUTE_MAX_T:
+            raise ValueError(f"kernel 'triton': recompute_max_t must be an int in [0, {RECOMPUTE_MAX_T}], "
+                             f"got {recompute_max_t!r}")
+        self.recompute_max_t = recompute_max_t
 
     def unavailable(self, x: Tensor, spec: NeuronSpec) -> str | None:
         reason = _device_unusable(x.device)

@@ -102,7 +102,7 @@ def near_threshold_neurons(x, v_init, params, spec):
     v0 = (torch.full((flat.shape[1],), spec.v_rest, dtype=x.dtype) if v_init is None else v_init.reshape(-1))
     _, h, _ = cpu_kernel.build_op()(flat, v0, *[p.detach() for p in params], spec.v_rest, spec.hard,
                                     spec.detach_reset, spec.strict, spec.surrogate.kernel_id,
-                                    *spec.surrogate.kernel_constants(), False, spec.fire_ratio)
+                                    *spec.surrogate.kernel_constants(), False, spec.fire_ratio, True)
     return ((h - spec.fire_ratio * params[2].detach()).abs() < NEAR).any(0).reshape(x.shape[1:])
 
 

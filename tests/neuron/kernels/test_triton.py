@@ -80,12 +80,13 @@ def _inputs(c):
 
 
 def _run(kernel, c, x, v0, params, spec, w_s, w_v):
-    """Forward + backward of a weighted sum of spikes (and potentials); outputs and input gradients."""
+    """Forward + backward of a weighted sum of spikes (and potentials) on ``kernel`` (a name or a kernel);
+    outputs and input gradients."""
     x = x.clone().requires_grad_()
     v0 = None if v0 is None else v0.clone().requires_grad_()
     learn = {"none": (False, False, False), "all": (True, True, True), "no_gain": (True, False, True)}[c["learn"]]
     ps = [torch.tensor(p).to(x.dtype).requires_grad_(r) for p, r in zip(params, learn)]  # fp32 values
-    s, v = KERNELS.get(kernel)(x, v0, *ps, spec, c["return_v"])
+    s, v = (KERNELS.get(kernel) if isinstance(kernel, str) else kernel)(x, v0, *ps, spec, c["return_v"])
     loss = (s * w_s).sum() + ((v * w_v).sum() if c["return_v"] else 0)
     loss.backward()
     grads = {"x": x.grad, "v_init": None if v0 is None else v0.grad}
@@ -302,11 +303,11 @@ def test_opcheck_custom_op(dtype, with_v0):
     x = torch.randn(3, 20).to(dtype).requires_grad_()
     v0 = torch.rand(20, requires_grad=True) if with_v0 else torch.empty(0)
     args = (x, v0, torch.tensor(0.7, requires_grad=True), torch.tensor(1.0, requires_grad=True),
-            torch.tensor(1.0), 0.0, True, False, False, 0, *surrogate.get("atan").kernel_constants(), True, 0.5)
+            torch.tensor(1.0), 0.0, True, False, False, 0, *surrogate.get("atan").kernel_constants(), True, 0.5, False)
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
     s, h, v = op(*args)
-    assert (s.dtype, h.dtype, v.dtype) == (dtype, torch.float32, dtype) and h.numel() == 0  # T = 3: H recomputed
-    long = (torch.randn(20, 20).to(dtype).requires_grad_(), *args[1:])  # T = 20: H stored
+    assert (s.dtype, h.dtype, v.dtype) == (dtype, torch.float32, dtype) and h.numel() == 0  # store_h False
+    long = (torch.randn(20, 20).to(dtype).requires_grad_(), *args[1:-1], True)  # T = 20: H stored
     torch.library.opcheck(op, long, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
     assert op(*long)[1].shape == (20, 20)
 
@@ -416,7 +417,7 @@ def test_torch_compile_fullgraph_first_call():
 
 
 @pytest.mark.parametrize("c", [c for c in CASES if c["T"] <= 8][::3], ids=_case_id)
-def test_recomputed_h_backward_equals_stored_h_backward(c, monkeypatch):
+def test_recomputed_h_backward_equals_stored_h_backward(c):
     """For T <= RECOMPUTE_MAX_T the backward recomputes H from X in registers instead of reading a stored H; the
     recomputation is the forward's own arithmetic, so every gradient equals the stored-H backward's bit for bit
     (and the forward then writes no H: fewer bytes written)."""
@@ -426,9 +427,8 @@ def test_recomputed_h_backward_equals_stored_h_backward(c, monkeypatch):
     inputs = _inputs(c)
     results = {}
     for max_t in (0, triton_kernel.RECOMPUTE_MAX_T):
-        monkeypatch.setattr(triton_kernel, "RECOMPUTE_MAX_T", max_t)
         with KernelTraffic() as traffic:
-            results[max_t] = _run("triton", c, *inputs)
+            results[max_t] = _run(KERNELS.get("triton", recompute_max_t=max_t), c, *inputs)
         results[max_t] += (traffic.written,)
     (s0, v0, g0, written0), (s1, v1, g1, written1) = results[0], results[triton_kernel.RECOMPUTE_MAX_T]
     assert torch.equal(s0, s1) and (v0 is None or torch.equal(v0, v1))
@@ -436,3 +436,21 @@ def test_recomputed_h_backward_equals_stored_h_backward(c, monkeypatch):
     for key in g0:
         assert (g0[key] is None) == (g1[key] is None) and (g0[key] is None or torch.equal(g0[key], g1[key])), key
     assert written1 == written0 - 4 * inputs[0].numel()  # no H written
+
+
+def test_recompute_max_t_is_checked():
+    """The recompute bound is an option of the kernel (no global to patch), within what registers allow; the op
+    refuses to skip H where its backward could not recompute it."""
+    from spikeforge.neuron.kernels import triton_kernel
+
+    assert KERNELS.get("triton").recompute_max_t == triton_kernel.RECOMPUTE_MAX_T
+    assert KERNELS.get("triton", recompute_max_t=0).recompute_max_t == 0
+    for bad in (-1, triton_kernel.RECOMPUTE_MAX_T + 1, 2.0):
+        with pytest.raises(ValueError, match="recompute_max_t"):
+            KERNELS.get("triton", recompute_max_t=bad)
+    spec = NeuronSpec(v_reset=0.0, detach_reset=True, strict=False, surrogate=surrogate.get("atan"))
+    T = triton_kernel.RECOMPUTE_MAX_T + 1
+    with pytest.raises(ValueError, match="store_h=False"):
+        KERNELS.get("triton").op()(torch.rand(T, 16), torch.empty(0), torch.tensor(0.5), torch.tensor(0.5),
+                                   torch.tensor(1.0), 0.0, True, True, False, 0,
+                                   *surrogate.get("atan").kernel_constants(), False, 1.0, False)
