@@ -19,7 +19,8 @@ bytes of the tensors saved for backward (counted once per storage with ``saved_t
 CUDA (``--device cuda``) the timings are synchronised and ``peak_mem_mb`` is the
 ``torch.cuda.max_memory_allocated`` of one forward+backward above the inputs. For spikeforge's fused
 kernels also ``kernel_bytes``, what their forward and backward ops read and write in one forward+backward
-(:class:`~spikeforge.bench.dispatch.KernelTraffic`: 24 bytes per element and step here), and
+(:class:`~spikeforge.bench.dispatch.KernelTraffic`: 24 bytes per element and step here in float32, 20 where
+the Triton kernel recomputes H), and
 ``kernel_gb_per_s`` = kernel_bytes / fwd+bwd time; on CUDA ``copy_fraction`` = that rate over the
 ``torch copy_`` row's of the same T.
 """
